@@ -1,0 +1,74 @@
+"""One in-flight call per key: concurrent callers for the same key share one result.
+
+The first caller for a key (the leader) runs the call inside a shielded cancel scope, so
+cancelling the leader never cancels the work the other callers wait for; the leader's own
+cancellation is delivered as soon as the shared call ends (it is bounded by the transport
+timeout). Followers wait on an event; a cancelled follower simply stops waiting. Every
+caller gets the same return value, or the same exception re-raised.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Awaitable, Callable, Hashable
+from typing import Generic, TypeVar
+
+import anyio
+
+__all__ = ["SingleFlight"]
+
+T = TypeVar("T")
+
+
+class _Flight(Generic[T]):
+    __slots__ = ("done", "error", "value")
+
+    def __init__(self) -> None:
+        self.done = anyio.Event()
+        self.value: T | None = None
+        self.error: BaseException | None = None
+
+
+class SingleFlight(Generic[T]):
+    """Deduplicate concurrent awaits of the same keyed call within one event loop."""
+
+    def __init__(self) -> None:
+        self._flights: dict[Hashable, _Flight[T]] = {}
+        self._lock = threading.Lock()
+
+    def in_flight(self) -> int:
+        """Return how many keys have a call running right now."""
+        return len(self._flights)
+
+    async def run(self, key: Hashable, call: Callable[[], Awaitable[T]]) -> T:
+        """Await ``call()`` once for all concurrent callers with the same ``key``.
+
+        Returns:
+            The shared result of ``call()``.
+
+        Raises:
+            Whatever ``call()`` raised, in every waiting caller.
+        """
+        with self._lock:
+            flight = self._flights.get(key)
+            leader = flight is None
+            if flight is None:
+                flight = self._flights[key] = _Flight()
+        if not leader:
+            await flight.done.wait()
+            if flight.error is not None:
+                raise flight.error
+            return flight.value  # type: ignore[return-value]
+        try:
+            with anyio.CancelScope(shield=True):
+                try:
+                    flight.value = await call()
+                except BaseException as exc:
+                    flight.error = exc
+        finally:
+            with self._lock:
+                self._flights.pop(key, None)
+            flight.done.set()
+        if flight.error is not None:
+            raise flight.error
+        return flight.value
