@@ -1,0 +1,193 @@
+"""ClientApplication: the constructor (validation only, never I/O) and shared plumbing."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from .._authority import Authority, AuthorityBuilder
+from .._cache.token_cache import TokenCache
+from .._credentials import ClientCredential, parse_client_credential
+from .._discovery import Discovery
+from .._flows.context import AppContext
+from .._telemetry import TelemetryBuffer
+from .._transport import Transport
+from . import options
+
+__all__ = ["ClientApplication"]
+
+logger = logging.getLogger("msal_async.application")
+
+
+class ClientApplication:
+    """The base of PublicClientApplication and ConfidentialClientApplication (msal's API).
+
+    The constructor validates its arguments and does no I/O at all: authority discovery
+    happens lazily on the first awaited call, once, shared by concurrent callers. Use the
+    app as ``async with app:`` or call ``await app.aclose()`` to close the HTTP client it
+    created (a client passed as ``http_client`` is never closed by the app).
+
+    Args:
+        client_id: the application (client) id of your app registration.
+        client_credential: a client secret string, or a dict (certificate or assertion).
+        authority: ``https://login.microsoftonline.com/{tenant}`` and the other forms msal
+            accepts; default ``https://login.microsoftonline.com/common/``.
+        validate_authority: False treats the authority as known: no instance discovery.
+        token_cache: a ``TokenCache``; default a new in-memory one.
+        http_client: an ``httpx.AsyncClient`` to send requests through.
+        verify, proxies, timeout: used when the app builds its own client.
+        client_claims: extra claims for the client assertion.
+        app_name, app_version: sent as ``x-app-name`` and ``x-app-ver``.
+        client_capabilities: e.g. ``["CP1"]``, sent as ``xms_cc`` in ``claims``.
+        azure_region: None, a region name, True (detect) or False (opt out).
+        exclude_scopes: scopes not to add to user-token requests.
+        http_cache: a dict-like object holding throttling state and discovery documents.
+        instance_discovery: None/True, False (skip), or a custom discovery URL.
+        allow_broker: deprecated; no broker exists here, see ``enable_broker_on_*``.
+        enable_pii_log: accepted for compatibility; only a broker would use it.
+        oidc_authority: a generic OpenID Connect issuer URL, instead of ``authority``.
+
+    Raises:
+        TypeError: an argument has the wrong type (the message names it).
+        ValueError: an argument has a wrong value (the message names it).
+    """
+
+    ACQUIRE_TOKEN_SILENT_ID = "84"
+    ACQUIRE_TOKEN_BY_REFRESH_TOKEN = "85"
+    ACQUIRE_TOKEN_BY_USERNAME_PASSWORD_ID = "301"
+    ACQUIRE_TOKEN_ON_BEHALF_OF_ID = "523"
+    ACQUIRE_TOKEN_BY_DEVICE_FLOW_ID = "622"
+    ACQUIRE_TOKEN_FOR_CLIENT_ID = "730"
+    ACQUIRE_TOKEN_BY_AUTHORIZATION_CODE_ID = "832"
+    ACQUIRE_TOKEN_INTERACTIVE = "169"
+    GET_ACCOUNTS_ID = "902"
+    REMOVE_ACCOUNT_ID = "903"
+    ATTEMPT_REGION_DISCOVERY = True
+
+    def __init__(
+        self,
+        client_id: str,
+        client_credential: Any = None,
+        authority: str | AuthorityBuilder | None = None,
+        validate_authority: bool = True,
+        token_cache: TokenCache | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        verify: Any = True,
+        proxies: Any = None,
+        timeout: Any = None,
+        client_claims: dict[str, Any] | None = None,
+        app_name: str | None = None,
+        app_version: str | None = None,
+        client_capabilities: list[str] | None = None,
+        azure_region: str | bool | None = None,
+        exclude_scopes: list[str] | None = None,
+        http_cache: Any = None,
+        instance_discovery: bool | str | None = None,
+        allow_broker: bool | None = None,
+        enable_pii_log: bool | None = None,
+        oidc_authority: str | None = None,
+    ) -> None:
+        self.client_id = options.check_client_id(client_id)
+        self._credential: ClientCredential | None = self._parse_credential(
+            client_credential, client_claims=options.check_client_claims(client_claims)
+        )
+        self.client_credential = client_credential
+        self.client_claims = client_claims
+        options.check_bool("validate_authority", validate_authority)
+        if token_cache is not None and not isinstance(token_cache, TokenCache):
+            msg = (
+                "token_cache must be a msal_async.TokenCache (or SerializableTokenCache), got "
+                f"{type(token_cache).__name__}; to reuse an msal cache, pass its serialize() "
+                "output to msal_async.SerializableTokenCache().deserialize()"
+            )
+            raise TypeError(msg)
+        if http_client is not None and not isinstance(http_client, httpx.AsyncClient):
+            msg = (
+                "http_client must be an httpx.AsyncClient, got "
+                f"{type(http_client).__name__}; a synchronous client (requests.Session, "
+                "httpx.Client) would block the event loop"
+            )
+            raise TypeError(msg)
+        self.app_name = options.check_optional_str("app_name", app_name)
+        self.app_version = options.check_optional_str("app_version", app_version)
+        self._client_capabilities = options.check_capabilities(client_capabilities)
+        self._azure_region = options.check_region("azure_region", azure_region)
+        self._exclude_scopes = options.check_exclude_scopes(exclude_scopes)
+        options.check_bool("allow_broker", allow_broker, optional=True)
+        options.check_bool("enable_pii_log", enable_pii_log, optional=True)
+        if allow_broker is not None:
+            warnings.warn(
+                "allow_broker is deprecated. Please use PublicClientApplication(..., "
+                "enable_broker_on_windows=True, ...)",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+        self._check_broker(bool(allow_broker))
+        self.authority = Authority.parse(
+            authority,
+            validate_authority=validate_authority,
+            instance_discovery=options.check_instance_discovery(instance_discovery),
+            oidc_authority_url=options.check_optional_str("oidc_authority", oidc_authority),
+        )
+        self.token_cache = token_cache if token_cache is not None else TokenCache()
+        self._transport = Transport(
+            http_client=http_client,
+            verify=options.check_verify(verify),
+            proxies=options.check_proxies(proxies),
+            timeout=options.check_timeout(timeout),
+            http_cache=options.check_http_cache(http_cache),
+            app_name=app_name,
+            app_version=app_version,
+            is_public_client=self._credential is None,
+        )
+        self.http_client = http_client
+        self._ctx = AppContext(
+            client_id=self.client_id,
+            authority=self.authority,
+            transport=self._transport,
+            discovery=Discovery(self._transport),
+            cache=self.token_cache,
+            telemetry=TelemetryBuffer(),
+            credential=self._credential,
+            client_capabilities=self._client_capabilities,
+            exclude_scopes=self._exclude_scopes,
+        )
+
+    def _parse_credential(
+        self, client_credential: object, *, client_claims: dict[str, Any] | None
+    ) -> ClientCredential | None:
+        return parse_client_credential(client_credential)
+
+    def _check_broker(self, requested: bool) -> None:
+        if requested:
+            logger.warning(
+                "A broker was requested, but msal_async has no broker; "
+                "falling back to the browser and cache flows"
+            )
+
+    def is_pop_supported(self) -> bool:
+        """Whether PoP tokens are available: only through a broker, which is never here.
+
+        Returns:
+            False.
+        """
+        return False
+
+    async def aclose(self) -> None:
+        """Close the HTTP client this app created (a caller's ``http_client`` stays open)."""
+        await self._transport.aclose()
+
+    async def __aenter__(self) -> ClientApplication:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()

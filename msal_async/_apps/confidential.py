@@ -1,0 +1,123 @@
+"""ConfidentialClientApplication: apps that hold a credential (web apps, daemons, APIs)."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+from .._credentials import ClientCredential
+from .._flows import client_credentials
+from .._oauth2.claims import parse_claims
+from .._oauth2.scopes import validate_scopes
+from .base import ClientApplication
+
+__all__ = ["ConfidentialClientApplication"]
+
+_COMMON_TENANTS = ("common", "organizations")
+
+
+class ConfidentialClientApplication(ClientApplication):
+    """An app with a client credential; every ``acquire_*`` method is a coroutine.
+
+    Takes the same arguments as :class:`ClientApplication`; ``client_credential`` is required.
+    """
+
+    def _parse_credential(
+        self, client_credential: object, *, client_claims: dict[str, Any] | None
+    ) -> ClientCredential | None:
+        if client_credential is None:
+            msg = (
+                "ConfidentialClientApplication needs a client_credential (a client secret "
+                "string or a certificate dict); for apps without one use "
+                "PublicClientApplication"
+            )
+            raise ValueError(msg)
+        return super()._parse_credential(client_credential, client_claims=client_claims)
+
+    def _check_broker(self, requested: bool) -> None:
+        if requested:
+            msg = "allow_broker=True is only supported in PublicClientApplication"
+            raise ValueError(msg)
+
+    async def acquire_token_for_client(
+        self,
+        scopes: list[str],
+        claims_challenge: str | None = None,
+        fmi_path: str | None = None,
+        forwarded_client_claims: str | None = None,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        """Acquire an app-only token: from the cache when it has one, else from the authority.
+
+        Concurrent calls for the same token share one request.
+
+        Args:
+            scopes: e.g. ``["https://graph.microsoft.com/.default"]`` (not decorated).
+            claims_challenge: a claims JSON from a resource's 401; bypasses the cache.
+            fmi_path: a Federated Managed Identity path, sent as ``fmi_path``; tokens are
+                cached separately per path.
+            forwarded_client_claims: a claims JSON string merged into ``claims``; tokens are
+                cached per value.
+            data: extra form fields for the token request (msal's ``data=``).
+
+        Returns:
+            msal's result dict: ``access_token``, ``token_type``, ``expires_in``,
+            ``token_source`` ("cache" or "identity_provider"), or an error dict with
+            ``error``, ``error_description`` and ``correlation_id``.
+
+        Raises:
+            ValueError: bad arguments (``force_refresh`` is not supported, as in msal).
+            MsalTransportError: the authority could not be reached.
+        """
+        if kwargs.pop("force_refresh", None):
+            msg = "Historically, this method does not support force_refresh behavior. "
+            raise ValueError(msg)
+        data = kwargs.pop("data", None) or {}
+        if not isinstance(data, dict):
+            msg = f"data must be a dict of extra form fields, got {type(data).__name__}"
+            raise TypeError(msg)
+        data = dict(data)
+        if kwargs:
+            msg = (
+                f"acquire_token_for_client() got unexpected keyword arguments "
+                f"{sorted(kwargs)}; extra form fields go in data={{...}}"
+            )
+            raise TypeError(msg)
+        scope_list = validate_scopes(scopes)
+        if claims_challenge is not None:
+            if not isinstance(claims_challenge, str):
+                msg = "claims_challenge must be a JSON string (from WWW-Authenticate), or None"
+                raise TypeError(msg)
+            parse_claims(claims_challenge)
+        if fmi_path is not None:
+            if not isinstance(fmi_path, str):
+                msg = f"fmi_path must be a string, got {type(fmi_path).__name__}"
+                raise ValueError(msg)
+            data["fmi_path"] = fmi_path
+        if forwarded_client_claims is not None:
+            if not isinstance(forwarded_client_claims, str):
+                msg = (
+                    "forwarded_client_claims must be a string, got "
+                    f"{type(forwarded_client_claims).__name__}"
+                )
+                raise ValueError(msg)
+            parse_claims(forwarded_client_claims, name="forwarded_client_claims")
+            data["client_claims"] = forwarded_client_claims
+        if self.authority.tenant.lower() in _COMMON_TENANTS:
+            warnings.warn(
+                "Using /common or /organizations authority "
+                "in acquire_token_for_client() is unreliable. "
+                "Please use a specific tenant instead.",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+        return await client_credentials.acquire_token_for_client(
+            self._ctx, scope_list, claims_challenge=claims_challenge, data=data
+        )
+
+    async def remove_tokens_for_client(self) -> None:
+        """Remove the app-only tokens this client acquired with acquire_token_for_client."""
+        environments = [self.authority.instance]
+        self.token_cache.remove_app_tokens(client_id=self.client_id, environments=environments)
+
+

@@ -1,0 +1,155 @@
+"""Constructor argument checks: a wrong type raises TypeError, a wrong value ValueError.
+
+Each message names the parameter, shows the bad value (secrets never) and says how to fix it.
+"""
+
+from __future__ import annotations
+
+import re
+import ssl
+from collections.abc import Mapping, MutableMapping
+from typing import Any
+
+import httpx
+
+__all__ = [
+    "check_bool",
+    "check_capabilities",
+    "check_client_id",
+    "check_exclude_scopes",
+    "check_http_cache",
+    "check_instance_discovery",
+    "check_optional_str",
+    "check_proxies",
+    "check_region",
+    "check_timeout",
+    "check_verify",
+]
+
+_REGION = re.compile(r"^[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+def _type_error(name: str, expected: str, value: object) -> TypeError:
+    return TypeError(f"{name} must be {expected}, got {type(value).__name__} {value!r}")
+
+
+def check_client_id(value: object) -> str:
+    """client_id: a non-empty string."""
+    if not isinstance(value, str):
+        raise _type_error("client_id", "the application (client) id string", value)
+    if not value.strip():
+        msg = "client_id is empty; pass your app registration's Application (client) ID"
+        raise ValueError(msg)
+    return value
+
+
+def check_bool(name: str, value: object, *, optional: bool = False) -> bool | None:
+    """A boolean flag (or None when ``optional``)."""
+    if value is None and optional:
+        return None
+    if not isinstance(value, bool):
+        raise _type_error(name, "True or False" + (" or None" if optional else ""), value)
+    return value
+
+
+def check_optional_str(name: str, value: object) -> str | None:
+    """An optional string."""
+    if value is not None and not isinstance(value, str):
+        raise _type_error(name, "a string or None", value)
+    return value
+
+
+def check_verify(value: object) -> bool | str | ssl.SSLContext:
+    """verify: True, False, a CA bundle path, or an ssl.SSLContext."""
+    if not isinstance(value, bool | str | ssl.SSLContext):
+        raise _type_error("verify", "True, False, a CA bundle path or an ssl.SSLContext", value)
+    return value
+
+
+def check_proxies(value: object) -> str | Mapping[str, str] | None:
+    """proxies: a proxy URL or requests' ``{"http": url, "https": url}`` mapping."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, Mapping) and all(
+        k in ("http", "https") and isinstance(v, str) for k, v in value.items()
+    ):
+        return value
+    raise _type_error("proxies", 'a proxy URL or {"http": url, "https": url}', value)
+
+
+def check_timeout(value: object) -> Any:
+    """timeout: seconds (> 0), a (connect, read) tuple, an httpx.Timeout, or None."""
+    if value is None or isinstance(value, httpx.Timeout):
+        return value
+    items = value if isinstance(value, tuple) else (value,)
+    if len(items) not in (1, 2) or not all(
+        isinstance(v, int | float) and not isinstance(v, bool) for v in items
+    ):
+        raise _type_error("timeout", "seconds, a (connect, read) tuple or an httpx.Timeout", value)
+    if any(v <= 0 for v in items):
+        msg = f"timeout must be positive seconds, got {value!r}"
+        raise ValueError(msg)
+    return value
+
+
+def check_capabilities(value: object) -> list[str] | None:
+    """client_capabilities: a list of strings such as ``["CP1"]``."""
+    if value is None:
+        return None
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise _type_error("client_capabilities", 'a list of strings such as ["CP1"]', value)
+    return list(value)
+
+
+def check_exclude_scopes(value: object) -> list[str]:
+    """exclude_scopes: a list of strings; ``openid`` cannot be excluded (msal's rules)."""
+    if not value:
+        return []
+    if not isinstance(value, list):
+        msg = f"Invalid exclude_scopes={value!r}. It need to be a list of strings."
+        raise ValueError(msg)
+    if "openid" in value:
+        msg = f'Invalid exclude_scopes={value!r}. You can not opt out "openid" scope'
+        raise ValueError(msg)
+    return list(value)
+
+
+def check_region(name: str, value: object) -> str | bool | None:
+    """azure_region: None, True, False or a region name such as ``westus``."""
+    if value is None or isinstance(value, bool):
+        return value
+    if not isinstance(value, str):
+        raise _type_error(name, 'None, True, False or a region name such as "westus"', value)
+    if not _REGION.match(value):
+        msg = (
+            f"Invalid {name}={value!r}: a region name is lowercase letters, digits and "
+            'hyphens, such as "westus" or "eastus2"'
+        )
+        raise ValueError(msg)
+    return value
+
+
+def check_http_cache(value: object) -> MutableMapping[str, Any] | None:
+    """http_cache: any dict-like object (msal's contract), or None."""
+    if value is None or isinstance(value, MutableMapping):
+        return value
+    raise _type_error("http_cache", "a dict-like object (MutableMapping) or None", value)
+
+
+def check_instance_discovery(value: object) -> bool | str | None:
+    """instance_discovery: None, a bool, or a custom discovery endpoint URL."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        if not value.startswith("https://"):
+            msg = f"instance_discovery URL must start with https://, got {value!r}"
+            raise ValueError(msg)
+        return value
+    raise _type_error("instance_discovery", "None, True, False or an https URL", value)
+
+
+def check_client_claims(value: object) -> dict[str, Any] | None:
+    """client_claims: a dict of extra claims for the client assertion."""
+    if value is None or isinstance(value, dict):
+        return value
+    raise _type_error("client_claims", "a dict of claims or None", value)

@@ -1,0 +1,484 @@
+"""TokenCache and SerializableTokenCache: msal's serialized dict plus secondary indexes, one lock."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import warnings
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+from msal_async._cache import schema
+from msal_async._cache.schema import Entry
+
+__all__ = ["SerializableTokenCache", "TokenCache"]
+
+logger = logging.getLogger("msal_async.token_cache")
+
+_UNHASHABLE = object()  # one bucket for odd values (lists, dicts) read from a foreign cache
+
+
+def _bucket_value(value: Any) -> Any:
+    # The index must map equal values to equal buckets; unhashable ones share a bucket and the
+    # final entry_matches() check sorts them out.
+    try:
+        hash(value)
+    except TypeError:
+        return _UNHASHABLE
+    return value
+
+
+class _Index:
+    """Keys of one section grouped by the values of some fields (an ordered set per bucket)."""
+
+    __slots__ = ("buckets", "fields")
+
+    def __init__(self, fields: tuple[str, ...]) -> None:
+        self.fields = fields
+        self.buckets: dict[tuple[Any, ...], dict[str, None]] = {}
+
+    def bucket_of(self, entry: Mapping[str, Any]) -> tuple[Any, ...]:
+        return tuple(_bucket_value(entry.get(f)) for f in self.fields)
+
+    def add(self, key: str, entry: Mapping[str, Any]) -> None:
+        self.buckets.setdefault(self.bucket_of(entry), {})[key] = None
+
+    def discard(self, key: str, entry: Mapping[str, Any]) -> None:
+        bucket_id = self.bucket_of(entry)
+        bucket = self.buckets.get(bucket_id)
+        if bucket is not None:
+            bucket.pop(key, None)
+            if not bucket:
+                del self.buckets[bucket_id]
+
+    def keys_for(self, query: Mapping[str, Any]) -> list[str]:
+        return list(self.buckets.get(self.bucket_of(query), ()))
+
+
+class TokenCache:
+    """An in-memory token cache in msal's unified schema, indexed for O(partition) lookups.
+
+    The serialized dict (``{"AccessToken": {key: entry}, ...}``) is the source of truth; indexes
+    over it are updated by every mutation. All work is synchronous and guarded by one RLock.
+    """
+
+    CredentialType = schema.CredentialType
+    AuthorityType = schema.AuthorityType
+
+    def __init__(self) -> None:
+        """Create an empty cache."""
+        self._lock = threading.RLock()
+        self._cache: dict[str, Any] = {}
+        self._indexes: dict[str, tuple[_Index, ...]] = {}
+        #: The key maker of each section, as msal's public ``key_makers``.
+        self.key_makers = dict(schema.KEY_MAKERS)
+        self._rebuild_indexes()
+
+    # --- the only writers of self._cache -------------------------------------------------------
+
+    def _rebuild_indexes(self) -> None:
+        self._indexes = {
+            ct: tuple(_Index(f) for f in fields) for ct, fields in schema.INDEX_FIELDS.items()
+        }
+        for ct, indexes in self._indexes.items():
+            section = self._cache.get(ct)
+            if isinstance(section, dict):
+                for key, entry in section.items():
+                    if isinstance(entry, dict):
+                        for index in indexes:
+                            index.add(key, entry)
+
+    def _put(self, credential_type: str, key: str, entry: Entry) -> None:
+        section = self._cache.setdefault(credential_type, {})
+        old = section.get(key)
+        section[key] = entry  # an existing key keeps its position, as in msal
+        had = isinstance(old, dict)
+        for index in self._indexes.get(credential_type, ()):
+            if not had or index.bucket_of(old) != index.bucket_of(entry):
+                if had:
+                    index.discard(key, old)
+                index.add(key, entry)
+
+    def _delete(self, credential_type: str, key: str) -> None:
+        old = self._cache.setdefault(credential_type, {}).pop(key, None)  # msal makes the section
+        if isinstance(old, dict):
+            for index in self._indexes.get(credential_type, ()):
+                index.discard(key, old)
+
+    # --- reading --------------------------------------------------------------------------------
+
+    def _candidates(
+        self, credential_type: str, query: Mapping[str, Any]
+    ) -> list[tuple[str, Entry]]:
+        """Snapshot the (key, entry) pairs that may match; call with the lock held."""
+        section = self._cache.get(credential_type) or {}
+        usable = [
+            index
+            for index in self._indexes.get(credential_type, ())
+            if all(f in query for f in index.fields)
+        ]
+        if not usable:  # the query lacks the partition fields: scan, as msal always does
+            pairs = list(section.items())
+        else:
+            index = max(usable, key=lambda i: len(i.fields))
+            pairs = [(k, section[k]) for k in index.keys_for(query) if k in section]
+        return [(k, e) for k, e in pairs if isinstance(e, dict)]
+
+    def search(
+        self,
+        credential_type: str,
+        target: Iterable[str] | None = None,
+        query: Mapping[str, Any] | None = None,
+        *,
+        now: float | None = None,
+    ) -> Iterator[Entry]:
+        """Yield the entries of one section that match a query (a generator, as msal).
+
+        The lock is held only while the candidates are snapshotted, never across a ``yield``.
+        Expired ATs among the candidates are removed once the generator is exhausted (as msal).
+
+        Args:
+            credential_type: A :class:`CredentialType` value.
+            target: Scopes that an entry's ``target`` must all contain (case-sensitive).
+            query: Field values an entry must have; ``environment`` is compared lowercased.
+            now: Epoch seconds for the expiry check; defaults to the current time.
+
+        Returns:
+            A generator of the live entry dicts (do not mutate them; use :meth:`modify`).
+        """
+        wanted = sorted(target or [])
+        normalized = schema.normalize_query(query)
+        preferred_key = self._exact_at_key(credential_type, query, wanted)
+        if preferred_key is not None:
+            with self._lock:
+                preferred = (self._cache.get(credential_type) or {}).get(preferred_key)
+            if isinstance(preferred, dict) and schema.entry_matches(
+                credential_type, preferred, normalized
+            ):  # the key already pins the target, case-insensitively (as msal)
+                yield preferred
+        now_int = int(time.time() if now is None else now)
+        is_at = credential_type == self.CredentialType.ACCESS_TOKEN
+        matches: list[Entry] = []
+        expired: list[tuple[str, Entry]] = []
+        with self._lock:
+            for key, entry in self._candidates(credential_type, normalized):
+                if is_at and schema.is_expired(entry, now_int):
+                    expired.append((key, entry))
+                elif key != preferred_key and schema.entry_matches(
+                    credential_type, entry, normalized, wanted
+                ):
+                    matches.append(entry)
+        yield from matches
+        if expired:
+            self._purge(expired)
+
+    def _exact_at_key(
+        self, credential_type: str, query: Mapping[str, Any] | None, wanted: list[str]
+    ) -> str | None:
+        fields = ("home_account_id", "environment", "client_id", "realm")
+        if credential_type != self.CredentialType.ACCESS_TOKEN or not wanted or query is None:
+            return None
+        if not all(f in query for f in fields):
+            return None
+        return self.key_makers[credential_type](
+            **{f: query[f] for f in fields},
+            target=" ".join(wanted),
+            ext_cache_key=query.get("ext_cache_key"),
+        )
+
+    def _purge(self, expired: list[tuple[str, Entry]]) -> None:
+        with self._lock:
+            section = self._cache.get(self.CredentialType.ACCESS_TOKEN) or {}
+            for key, entry in expired:
+                if section.get(key) is entry:  # not replaced or removed since the snapshot
+                    self.remove_at(entry)
+
+    def find(
+        self,
+        credential_type: str,
+        target: Iterable[str] | None = None,
+        query: Mapping[str, Any] | None = None,
+        *,
+        now: float | None = None,
+    ) -> list[Entry]:
+        """Return ``list(search(...))``; deprecated as in msal.
+
+        Args:
+            credential_type: A :class:`CredentialType` value.
+            target: Scopes an entry must contain.
+            query: Field values an entry must have.
+            now: Epoch seconds.
+
+        Returns:
+            The matching entries.
+        """
+        warnings.warn(
+            "Use list(search(...)) instead to explicitly get a list.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return list(self.search(credential_type, target=target, query=query, now=now))
+
+    def access_token_candidates(
+        self,
+        *,
+        client_id: str,
+        environment: str,
+        realm: str,
+        scopes: Iterable[str],
+        home_account_id: str | None = None,
+        ext_cache_key: str | None = None,
+        key_id: str | None = None,
+    ) -> list[Entry]:
+        """List the ATs that could serve a request, touching only their partition.
+
+        The exact-key probe (sorted requested scopes) comes first, then superset matches within
+        ``(home_account_id, environment, client_id, realm)``. Expiry is not checked and nothing is
+        purged: the caller applies its own clock and buffer.
+
+        Args:
+            client_id: The application id.
+            environment: The authority host.
+            realm: The tenant.
+            scopes: The requested scopes (undecorated).
+            home_account_id: The account, or None for app tokens.
+            ext_cache_key: The request's extended cache key, if any.
+            key_id: The SSH-cert / PoP key id to require, if any.
+
+        Returns:
+            Live entry dicts, best first.
+        """
+        wanted = sorted(scopes)
+        query: dict[str, Any] = {
+            "home_account_id": home_account_id,
+            "environment": environment.lower(),
+            "client_id": client_id,
+            "realm": realm,
+        }
+        if key_id is not None:
+            query["key_id"] = key_id
+        if ext_cache_key:
+            query["ext_cache_key"] = ext_cache_key
+        at = self.CredentialType.ACCESS_TOKEN
+        probe_key = self._exact_at_key(at, query, wanted)
+        out: list[Entry] = []
+        with self._lock:
+            section = self._cache.get(at) or {}
+            probe = section.get(probe_key)
+            if isinstance(probe, dict) and schema.entry_matches(at, probe, query):
+                out.append(probe)
+            for key, entry in self._candidates(at, query):
+                if key != probe_key and schema.entry_matches(at, entry, query, wanted):
+                    out.append(entry)
+        return out
+
+    # --- writing --------------------------------------------------------------------------------
+
+    def add(self, event: Mapping[str, Any], now: float | None = None) -> None:
+        """Store the tokens of a token-obtaining event (spec 7.3), all or nothing.
+
+        Args:
+            event: ``{client_id, scope, token_endpoint, environment, grant_type, response, data}``.
+            now: Epoch seconds; defaults to the current time.
+
+        Raises:
+            ValueError: The event's endpoint, ``client_info`` or ``id_token`` is malformed; the
+                cache is then unchanged.
+        """
+        if logger.isEnabledFor(logging.DEBUG):
+            redacted = schema.redact_event(event)
+            logger.debug("event=%s", json.dumps(redacted, indent=4, sort_keys=True, default=str))
+        entries = schema.entries_from_event(event, now=int(time.time() if now is None else now))
+        with self._lock:  # keys first: a failing key maker leaves the cache untouched
+            keyed = [(ct, self.key_makers[ct](**entry), entry) for ct, entry in entries]
+            for ct, key, entry in keyed:
+                self._put(ct, key, entry)
+
+    def modify(
+        self,
+        credential_type: str,
+        old_entry: Mapping[str, Any],
+        new_key_value_pairs: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Update ``old_entry`` with new fields, or delete it when there are none.
+
+        Args:
+            credential_type: The section.
+            old_entry: The entry (its key is recomputed from it).
+            new_key_value_pairs: Fields to set; None (or empty) deletes the entry.
+        """
+        key = self.key_makers[credential_type](**old_entry)
+        with self._lock:
+            if new_key_value_pairs:
+                self._put(credential_type, key, {**old_entry, **new_key_value_pairs})
+            else:
+                self._delete(credential_type, key)
+
+    def _check(self, entry: Mapping[str, Any], credential_type: str, name: str) -> None:
+        if entry.get("credential_type") != credential_type:
+            msg = f"{name} must be a {credential_type} entry, got {entry.get('credential_type')!r}"
+            raise ValueError(msg)
+
+    def remove_rt(self, rt_item: Mapping[str, Any]) -> None:
+        """Delete a refresh token.
+
+        Args:
+            rt_item: A RefreshToken entry.
+
+        Raises:
+            ValueError: It is not a RefreshToken entry.
+        """
+        self._check(rt_item, self.CredentialType.REFRESH_TOKEN, "rt_item")
+        self.modify(self.CredentialType.REFRESH_TOKEN, rt_item)
+
+    def update_rt(
+        self, rt_item: Mapping[str, Any], new_rt: str, *, now: float | None = None
+    ) -> None:
+        """Replace a refresh token's secret and bump its ``last_modification_time``.
+
+        Args:
+            rt_item: A RefreshToken entry.
+            new_rt: The new refresh token.
+            now: Epoch seconds; defaults to the current time.
+
+        Raises:
+            ValueError: It is not a RefreshToken entry.
+        """
+        self._check(rt_item, self.CredentialType.REFRESH_TOKEN, "rt_item")
+        stamp = str(int(time.time() if now is None else now))
+        new = {"secret": new_rt, "last_modification_time": stamp}
+        self.modify(self.CredentialType.REFRESH_TOKEN, rt_item, new)
+
+    def remove_at(self, at_item: Mapping[str, Any]) -> None:
+        """Delete an access token.
+
+        Args:
+            at_item: An AccessToken entry.
+
+        Raises:
+            ValueError: It is not an AccessToken entry.
+        """
+        self._check(at_item, self.CredentialType.ACCESS_TOKEN, "at_item")
+        self.modify(self.CredentialType.ACCESS_TOKEN, at_item)
+
+    def remove_idt(self, idt_item: Mapping[str, Any]) -> None:
+        """Delete an ID token.
+
+        Args:
+            idt_item: An IdToken entry.
+
+        Raises:
+            ValueError: It is not an IdToken entry.
+        """
+        self._check(idt_item, self.CredentialType.ID_TOKEN, "idt_item")
+        self.modify(self.CredentialType.ID_TOKEN, idt_item)
+
+    def remove_account(self, account_item: Mapping[str, Any]) -> None:
+        """Delete an Account entry.
+
+        Args:
+            account_item: An Account entry (it has an ``authority_type``).
+
+        Raises:
+            ValueError: It is not an Account entry.
+        """
+        if "authority_type" not in account_item:
+            msg = "account_item must be an Account entry (it has no authority_type)"
+            raise ValueError(msg)
+        self.modify(self.CredentialType.ACCOUNT, account_item)
+
+    def remove_app_tokens(self, *, client_id: str, environments: Iterable[str]) -> int:
+        """Delete this client's app-only ATs (``home_account_id`` None), any realm.
+
+        Args:
+            client_id: The application id.
+            environments: Authority hosts to clean.
+
+        Returns:
+            How many ATs were removed.
+        """
+        at = self.CredentialType.ACCESS_TOKEN
+        removed = 0
+        with self._lock:
+            for environment in environments:
+                query = {
+                    "home_account_id": None,
+                    "environment": environment.lower(),
+                    "client_id": client_id,
+                }
+                # Unlike msal's search-based loop, atext entries (ext_cache_key) go as well.
+                for _, entry in self._candidates(at, query):
+                    if _subset(query, entry):
+                        self.remove_at(entry)
+                        removed += 1
+        return removed
+
+
+def _subset(small: Mapping[str, Any], big: Mapping[str, Any]) -> bool:
+    return all(k in big and big[k] == v for k, v in small.items())
+
+
+class SerializableTokenCache(TokenCache):
+    """A :class:`TokenCache` that round-trips msal's JSON format and tracks changes.
+
+    Attributes:
+        has_state_changed: True after a change since the last serialize() or deserialize().
+    """
+
+    has_state_changed: bool = False
+
+    def add(self, event: Mapping[str, Any], now: float | None = None) -> None:
+        """Store an event's tokens (see :meth:`TokenCache.add`) and flag the state as changed.
+
+        Args:
+            event: The token-obtaining event.
+            now: Epoch seconds.
+        """
+        super().add(event, now=now)
+        self.has_state_changed = True
+
+    def modify(
+        self,
+        credential_type: str,
+        old_entry: Mapping[str, Any],
+        new_key_value_pairs: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Update or delete an entry (see :meth:`TokenCache.modify`) and flag the change.
+
+        Args:
+            credential_type: The section.
+            old_entry: The entry.
+            new_key_value_pairs: Fields to set; None deletes.
+        """
+        super().modify(credential_type, old_entry, new_key_value_pairs)
+        self.has_state_changed = True
+
+    def deserialize(self, state: str | bytes | None) -> None:
+        """Replace the whole cache with a state from :meth:`serialize` (or another MSAL).
+
+        Args:
+            state: The JSON text; None or empty means an empty cache.
+
+        Raises:
+            ValueError: It is not JSON, or not a JSON object.
+        """
+        loaded = json.loads(state) if state else {}
+        if not isinstance(loaded, dict):
+            msg = "state must be a JSON object, as written by serialize()"
+            raise ValueError(msg)  # noqa: TRY004 - a bad value inside a string
+        with self._lock:
+            self._cache = loaded
+            self._rebuild_indexes()
+            self.has_state_changed = False
+
+    def serialize(self) -> str:
+        """Render the cache as msal does (``json.dumps(..., indent=4)``) and clear the flag.
+
+        Returns:
+            The JSON text.
+        """
+        with self._lock:
+            self.has_state_changed = False
+            return json.dumps(self._cache, indent=4)

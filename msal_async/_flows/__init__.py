@@ -1,0 +1,1 @@
+"""One short coroutine per grant: build, send, parse, commit."""

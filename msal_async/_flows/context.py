@@ -1,0 +1,103 @@
+"""What every flow needs from its app, in one object (so flows never import apps)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Hashable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .._authority import Authority, AuthorityEndpoints
+from .._cache.token_cache import TokenCache
+from .._credentials import ClientCredential
+from .._discovery import Discovery
+from .._oauth2.requests import TokenRequest
+from .._oauth2.responses import parse_token_response
+from .._singleflight import SingleFlight
+from .._telemetry import TelemetryBuffer, TelemetryContext
+from .._transport import Transport
+
+__all__ = ["AppContext", "send_token_request"]
+
+logger = logging.getLogger("msal_async.flows")
+
+
+@dataclass
+class AppContext:
+    """The shared services and settings of one application."""
+
+    client_id: str
+    authority: Authority
+    transport: Transport
+    discovery: Discovery
+    cache: TokenCache
+    telemetry: TelemetryBuffer
+    credential: ClientCredential | None = None
+    client_capabilities: list[str] | None = None
+    exclude_scopes: list[str] = field(default_factory=list)
+    clock: Callable[[], float] = time.time
+    flights: SingleFlight[dict[str, Any]] = field(default_factory=SingleFlight)
+
+    async def endpoints(self) -> AuthorityEndpoints:
+        """Resolve the authority's endpoints (lazily, once, shared by concurrent callers)."""
+        return await self.discovery.resolve(self.authority)
+
+    async def realm(self) -> str:
+        """The cache realm: known without network when the tenant says it, else discovered."""
+        hint = self.authority.realm_hint
+        if hint is not None:
+            return hint
+        return (await self.endpoints()).tenant
+
+    async def credential_fields(self, token_endpoint: str) -> dict[str, str]:
+        """The client credential's form fields for one request (none for public clients)."""
+        if self.credential is None:
+            return {}
+        return await self.credential.form_fields(
+            client_id=self.client_id, token_endpoint=token_endpoint
+        )
+
+    async def shared(
+        self, key: Hashable, call: Callable[[], Any]
+    ) -> dict[str, Any]:
+        """Run ``call`` once for all concurrent callers with the same ``key``."""
+        result: dict[str, Any] = await self.flights.run(key, call)
+        return result
+
+
+async def send_token_request(
+    ctx: AppContext, request: TokenRequest, telemetry: TelemetryContext
+) -> dict[str, Any]:
+    """POST a token request and parse the answer into msal's raw response or error dict.
+
+    Returns:
+        The raw response dict (with ``refresh_in`` still in it), or an error dict.
+
+    Raises:
+        MsalTransportError: the request could not be sent or answered.
+    """
+    headers = dict(request.headers)
+    headers.update(telemetry.headers())
+    response = await ctx.transport.post(request.url, data=request.form, headers=headers)
+    raw = parse_token_response(
+        response.status_code,
+        response.text,
+        content_type=response.headers.get("content-type", ""),
+        too_large=response.too_large,
+        correlation_id=telemetry.correlation_id,
+    )
+    telemetry.record(raw)
+    if "error" in raw:
+        logger.info(
+            "Token request to %s failed: %s (correlation id %s)",
+            request.url,
+            raw.get("error"),
+            raw.get("correlation_id"),
+        )
+    return raw
+
+
+def without(mapping: Mapping[str, str], *keys: str) -> dict[str, str]:
+    """A copy of ``mapping`` without ``keys``."""
+    return {k: v for k, v in mapping.items() if k not in keys}

@@ -1,0 +1,1 @@
+"""Sans-I/O OAuth2 and OpenID Connect: plain data in, plain data out."""

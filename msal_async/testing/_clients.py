@@ -1,0 +1,255 @@
+"""Registered applications and client authentication (client secret, client assertion)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from urllib.parse import unquote
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from joserfc import jws, jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import RSAKey
+
+from ._entra import EntraError
+from ._tokens import b64url
+
+__all__ = ["ASSERTION_TYPE", "ClientIdentity", "RegisteredClient", "authenticate_client"]
+
+#: RFC 7523 section 2.2: the only ``client_assertion_type`` Entra accepts.
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+
+@dataclass(frozen=True)
+class RegisteredClient:
+    """An application registered with the emulator.
+
+    Attributes:
+        client_id: the application (client) id.
+        secret: the client secret; None for a public client or a certificate-only client.
+        certificates: PEM X.509 certificates whose keys may sign client assertions.
+        roles: app roles put in the ``roles`` claim of app-only tokens.
+    """
+
+    client_id: str
+    secret: str | None = None
+    certificates: tuple[bytes, ...] = ()
+    roles: tuple[str, ...] = ()
+
+    @property
+    def is_confidential(self) -> bool:
+        """Whether the client has a credential (secret or certificate).
+
+        Returns:
+            True for a confidential client.
+        """
+        return self.secret is not None or bool(self.certificates)
+
+
+@dataclass(frozen=True)
+class ClientIdentity:
+    """Who is calling the token endpoint, after client authentication.
+
+    Attributes:
+        client: the registered application.
+        method: how it authenticated: ``"client_secret_post"``, ``"client_secret_basic"``,
+            ``"private_key_jwt"``, or None when it sent no credential (public client flows).
+        assertion_claims: the verified client assertion's claims, for ``private_key_jwt``.
+    """
+
+    client: RegisteredClient
+    method: str | None = None
+    assertion_claims: Mapping[str, object] = field(default_factory=dict)
+
+    @property
+    def client_id(self) -> str:
+        """The application id.
+
+        Returns:
+            ``client.client_id``.
+        """
+        return self.client.client_id
+
+    @property
+    def authenticated(self) -> bool:
+        """Whether the caller proved a credential.
+
+        Returns:
+            True when :attr:`method` is set.
+        """
+        return self.method is not None
+
+
+def _missing(name: str) -> EntraError:
+    return EntraError(
+        "invalid_request",
+        900144,
+        f"The request body must contain the following parameter: '{name}'.",
+    )
+
+
+def _bad_secret(client_id: str) -> EntraError:
+    return EntraError(
+        "invalid_client",
+        7000215,
+        "Invalid client secret provided. Ensure the secret being sent in the request is the "
+        f"client secret value, not the client secret ID, for a secret added to app '{client_id}'.",
+        status=401,
+    )
+
+
+def _bad_assertion(code: int, message: str) -> EntraError:
+    return EntraError("invalid_client", code, message, status=401)
+
+
+def _basic_credentials(headers: Mapping[str, str]) -> tuple[str, str] | None:
+    scheme, _, value = headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "basic" or not value:
+        return None
+    try:
+        decoded = base64.b64decode(value, validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    user, sep, password = decoded.partition(":")
+    # RFC 6749 section 2.3.1: both parts are form-urlencoded before base64.
+    return (unquote(user), unquote(password)) if sep else None
+
+
+def _thumbprints(pem: bytes) -> tuple[str, str, RSAKey]:
+    cert = x509.load_pem_x509_certificate(pem)
+    der = cert.public_bytes(serialization.Encoding.DER)
+    public_pem = cert.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    sha1 = b64url(hashlib.sha1(der).digest())  # noqa: S324 - x5t is SHA-1 by definition (RFC 7515)
+    sha256 = b64url(hashlib.sha256(der).digest())
+    return sha1, sha256, RSAKey.import_key(public_pem)
+
+
+def _verify_assertion(
+    client: RegisteredClient, assertion: str, *, audiences: Sequence[str], now: float
+) -> dict[str, object]:
+    candidates = [_thumbprints(pem) for pem in client.certificates]
+    if not candidates:
+        raise _bad_assertion(
+            700027, f"The client '{client.client_id}' has no certificate registered."
+        )
+    try:
+        header = jws.extract_compact(assertion.encode()).headers()
+    except (JoseError, ValueError):
+        raise _bad_assertion(50027, "Invalid JWT token. Token format not valid.") from None
+    x5t, x5t256 = header.get("x5t"), header.get("x5t#S256")
+    if x5t or x5t256:
+        candidates = [c for c in candidates if x5t in (None, c[0]) and x5t256 in (None, c[1])]
+    if not candidates:
+        raise _bad_assertion(
+            700027,
+            "The certificate with identifier used to sign the client assertion is not "
+            "registered on application.",
+        )
+    for _sha1, _sha256, key in candidates:
+        try:
+            claims = dict(jwt.decode(assertion, key, algorithms=["RS256", "PS256"]).claims)
+        except (JoseError, ValueError):
+            continue
+        break
+    else:
+        raise _bad_assertion(700027, "Client assertion contains an invalid signature.")
+    if claims.get("iss") != client.client_id or claims.get("sub") != client.client_id:
+        raise _bad_assertion(
+            700023, "Client assertion iss and sub must both be the client id."
+        )
+    if claims.get("aud") not in audiences:
+        raise _bad_assertion(700021, "Client assertion audience claim does not match the token endpoint.")
+    exp, nbf = claims.get("exp"), claims.get("nbf", 0)
+    if not isinstance(exp, int) or exp <= now or (isinstance(nbf, int) and nbf > now + 300):
+        raise _bad_assertion(700024, "Client assertion is not within its valid time range.")
+    return claims
+
+
+def authenticate_client(
+    clients: Mapping[str, RegisteredClient],
+    form: Mapping[str, str],
+    headers: Mapping[str, str],
+    *,
+    token_endpoints: Sequence[str],
+    directory: str,
+    now: float,
+) -> ClientIdentity:
+    """Find the calling application and check the credential it presented, if any.
+
+    A request without a credential authenticates nobody (``method=None``); a grant that needs
+    a confidential client says so with ``TokenRequest.require_client_credential()``.
+
+    Args:
+        clients: the registered applications by client id.
+        form: the token request body.
+        headers: the request headers (lower-case names), for HTTP Basic.
+        token_endpoints: the URLs a client assertion's ``aud`` may name.
+        directory: the tenant name used in "not found in the directory" errors.
+        now: seconds since the epoch.
+
+    Returns:
+        The caller's identity.
+
+    Raises:
+        EntraError: no ``client_id`` (400), an unknown client (400 ``invalid_client``,
+            AADSTS700016), a wrong secret or a bad assertion (401 ``invalid_client``).
+    """
+    basic = _basic_credentials(headers)
+    client_id = form.get("client_id") or (basic[0] if basic else "")
+    if not client_id:
+        raise _missing("client_id")
+    client = clients.get(client_id)
+    if client is None:
+        raise EntraError(
+            "invalid_client",
+            700016,
+            f"Application with identifier '{client_id}' was not found in the directory "
+            f"'{directory}'. This can happen if the application has not been installed by the "
+            "administrator of the tenant or consented to by any user in the tenant. You may "
+            "have sent your authentication request to the wrong tenant.",
+        )
+    secret = form.get("client_secret")
+    if secret is not None or basic is not None:
+        presented = secret if secret is not None else basic[1] if basic else ""
+        if client.secret is None or not hmac.compare_digest(
+            presented.encode(), client.secret.encode()
+        ):
+            raise _bad_secret(client_id)
+        method = "client_secret_post" if secret is not None else "client_secret_basic"
+        return ClientIdentity(client=client, method=method)
+    assertion = form.get("client_assertion")
+    if assertion is not None:
+        if form.get("client_assertion_type") != ASSERTION_TYPE:
+            raise EntraError(
+                "invalid_request",
+                90058,
+                f"The client_assertion_type must be '{ASSERTION_TYPE}'.",
+            )
+        claims = _verify_assertion(client, assertion, audiences=token_endpoints, now=now)
+        return ClientIdentity(client=client, method="private_key_jwt", assertion_claims=claims)
+    return ClientIdentity(client=client)
+
+
+def credential_required(client_id: str) -> EntraError:
+    """The error Entra gives a confidential-only grant called without a credential.
+
+    Args:
+        client_id: the caller.
+
+    Returns:
+        401 ``invalid_client`` AADSTS7000218.
+    """
+    return EntraError(
+        "invalid_client",
+        7000218,
+        "The request body must contain the following parameter: 'client_assertion' or "
+        f"'client_secret'. (client '{client_id}')",
+        status=401,
+    )

@@ -1,0 +1,166 @@
+"""The transport: client headers, throttling in http_cache, retry, size cap, ownership."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import socket
+
+import httpx
+import pytest
+
+from msal_async._errors import MsalTransportError
+from msal_async._transport import MAX_RESPONSE_BYTES, HttpResponse, Transport
+
+pytestmark = pytest.mark.anyio
+
+URL = "https://login.example.test/tenant/oauth2/v2.0/token"
+
+
+class Recorder:
+    """A real httpx transport that answers from a script and records what it received."""
+
+    def __init__(self, *responses: httpx.Response | Exception) -> None:
+        self.script = list(responses)
+        self.seen: list[httpx.Request] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.seen.append(request)
+        item = self.script.pop(0) if len(self.script) > 1 else self.script[0]
+        if isinstance(item, Exception):
+            raise item
+        return item
+
+
+def make(recorder: Recorder, **kwargs: object) -> Transport:
+    client = httpx.AsyncClient(transport=httpx.MockTransport(recorder))
+    return Transport(http_client=client, **kwargs)  # type: ignore[arg-type]
+
+
+def ok(body: object = None, **headers: str) -> httpx.Response:
+    return httpx.Response(200, json=body or {"access_token": "at"}, headers=headers)
+
+
+async def test_client_headers_and_fresh_request_id() -> None:
+    rec = Recorder(ok())
+    transport = make(rec, app_name="app", app_version="1.2")
+    await transport.post(URL, data={"client_id": "c", "scope": "s1"})
+    await transport.post(URL, data={"client_id": "c", "scope": "s2"})
+    first, second = rec.seen
+    for name in ("x-client-sku", "x-client-ver", "x-client-os", "x-ms-lib-capability"):
+        assert name in first.headers
+    assert first.headers["x-app-name"] == "app"
+    assert first.headers["x-app-ver"] == "1.2"
+    assert first.headers["accept"] == "application/json"
+    assert first.headers["client-request-id"] != second.headers["client-request-id"]
+
+
+async def test_caller_request_id_is_kept() -> None:
+    rec = Recorder(ok())
+    await make(rec).post(URL, data={"a": "b"}, headers={"client-request-id": "fixed"})
+    assert rec.seen[0].headers["client-request-id"] == "fixed"
+
+
+async def test_429_with_retry_after_is_held_in_http_cache() -> None:
+    rec = Recorder(httpx.Response(429, json={"error": "throttled"}, headers={"Retry-After": "7"}))
+    cache: dict[str, object] = {}
+    transport = make(rec, http_cache=cache)
+    first = await transport.post(URL, data={"client_id": "c", "scope": "s"})
+    second = await transport.post(URL, data={"client_id": "c", "scope": "s"})
+    assert first.status_code == second.status_code == 429
+    assert second.from_cache
+    assert len(rec.seen) == 1
+    other = await transport.post(URL, data={"client_id": "c", "scope": "other"})
+    assert not other.from_cache
+    assert len(rec.seen) == 2
+    pickle.loads(pickle.dumps(cache))  # a persisted http_cache must be picklable
+
+
+async def test_5xx_held_for_the_default_then_released() -> None:
+    rec = Recorder(httpx.Response(503, text="busy"))
+    transport = make(rec)
+    await transport.post(URL, data={"client_id": "c", "scope": "s"})
+    held = await transport.post(URL, data={"client_id": "c", "scope": "s"})
+    assert held.from_cache and held.status_code == 503
+    assert len(rec.seen) == 1
+
+
+async def test_400_replayed_only_for_identical_requests() -> None:
+    rec = Recorder(httpx.Response(400, json={"error": "invalid_grant"}))
+    transport = make(rec)
+    data = {"client_id": "c", "grant_type": "refresh_token", "refresh_token": "rt"}
+    await transport.post(URL, data=data)
+    replay = await transport.post(URL, data=data)
+    assert replay.from_cache
+    await transport.post(URL, data={**data, "refresh_token": "rt2"})
+    assert len(rec.seen) == 2
+
+
+async def test_device_code_400_is_never_replayed() -> None:
+    rec = Recorder(httpx.Response(400, json={"error": "authorization_pending"}))
+    transport = make(rec)
+    data = {"grant_type": "urn:ietf:params:oauth:grant-type:device_code", "device_code": "d"}
+    await transport.post(URL, data=data)
+    await transport.post(URL, data=data)
+    assert len(rec.seen) == 2
+
+
+async def test_get_2xx_is_cached_failures_are_not() -> None:
+    rec = Recorder(httpx.Response(500, text="no"), ok({"issuer": "x"}))
+    transport = make(rec)
+    assert (await transport.get("https://h/doc")).status_code == 500
+    assert (await transport.get("https://h/doc")).status_code == 200
+    assert (await transport.get("https://h/doc")).from_cache
+    assert len(rec.seen) == 2
+
+
+async def test_post_retried_once_after_connection_error() -> None:
+    rec = Recorder(httpx.ConnectError("refused"), ok())
+    response = await make(rec).post(URL, data={"a": "1"})
+    assert response.status_code == 200
+    assert len(rec.seen) == 2
+
+
+async def test_second_connection_error_raises_transport_error_without_secrets() -> None:
+    rec = Recorder(httpx.ConnectError("refused"))
+    with pytest.raises(MsalTransportError) as info:
+        await make(rec).post(URL, data={"client_secret": "s3cr3t-value"})
+    assert "s3cr3t-value" not in str(info.value)
+    assert len(rec.seen) == 2
+
+
+async def test_real_refused_connection_becomes_transport_error() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    transport = Transport(timeout=2)
+    try:
+        with pytest.raises(MsalTransportError, match="ConnectError"):
+            await transport.post(f"http://127.0.0.1:{port}/t", data={"a": "b"})
+    finally:
+        await transport.aclose()
+
+
+async def test_huge_body_is_flagged_not_buffered() -> None:
+    rec = Recorder(httpx.Response(200, content=b"x" * (MAX_RESPONSE_BYTES + 10)))
+    response = await make(rec).post(URL, data={"a": "1"})
+    assert response.too_large and response.text == ""
+
+
+async def test_owned_client_closed_given_client_left_open() -> None:
+    given = httpx.AsyncClient(transport=httpx.MockTransport(Recorder(ok())))
+    transport = Transport(http_client=given)
+    await transport.aclose()
+    assert not given.is_closed
+    await given.aclose()
+    owned = Transport()
+    assert owned.owns_client
+    await owned.aclose()
+    with pytest.raises(RuntimeError, match="closed"):
+        await owned.get("https://h/doc")
+
+
+def test_http_response_json() -> None:
+    assert HttpResponse(200, json.dumps({"a": 1})).json() == {"a": 1}
+    with pytest.raises(ValueError):  # noqa: PT011
+        HttpResponse(200, "<html>").json()
