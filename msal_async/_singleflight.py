@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
 
 import anyio
+import anyio.lowlevel
 
 __all__ = ["SingleFlight"]
 
@@ -69,6 +70,8 @@ class SingleFlight(Generic[T]):
             with self._lock:
                 self._flights.pop(key, None)
             flight.done.set()
+        # Deliver a cancellation the shield held back, now that the others have the result.
+        await anyio.lowlevel.checkpoint_if_cancelled()
         if flight.error is not None:
             raise flight.error
         return flight.value

@@ -68,6 +68,14 @@ class _RecordingHttpClient:
         """Nothing to close."""
 
 
+def _configuration(*, issuer: str | None) -> dict[str, Any]:
+    return {
+        "authorization_endpoint": "https://contoso.com/tenant/authorize",
+        "token_endpoint": "https://contoso.com/tenant/token",
+        "issuer": issuer,
+    }
+
+
 def _msal_authority(url: Any, **kwargs: Any) -> tuple[Any, _RecordingHttpClient]:
     client = _RecordingHttpClient()
     return msal_authority.Authority(url, client, **kwargs), client
@@ -282,7 +290,9 @@ def test_authority_is_a_frozen_hashable_value() -> None:
     a = Authority.parse("https://login.microsoftonline.com/common")
     assert a == Authority.parse("https://login.microsoftonline.com/common")
     assert hash(a) == hash(Authority.parse("https://login.microsoftonline.com/common"))
-    assert a != Authority.parse("https://login.microsoftonline.com/common", instance_discovery=False)
+    assert a != Authority.parse(
+        "https://login.microsoftonline.com/common", instance_discovery=False
+    )
     with pytest.raises(dataclasses.FrozenInstanceError):
         a.tenant = "x"  # type: ignore[misc]
 
@@ -305,7 +315,9 @@ def test_bad_authority_raises_msal_message(url: str) -> None:
 def test_both_authority_and_oidc_authority_raise_like_msal() -> None:
     message = "You can not provide both authority and oidc_authority"
     with pytest.raises(ValueError, match=message):
-        Authority.parse("https://login.microsoftonline.com/common", oidc_authority_url="https://c/t")
+        Authority.parse(
+            "https://login.microsoftonline.com/common", oidc_authority_url="https://c/t"
+        )
     with pytest.raises(ValueError, match=message):
         msal.ClientApplication(
             "id",
@@ -342,7 +354,8 @@ def test_oidc_authority() -> None:
     assert (a.instance, a.tenant) == ("contoso.com", "tenant")
     # No "/v2.0" for a generic OIDC authority (msal's OidcAuthorityTestCase).
     assert a.tenant_discovery_url == "https://contoso.com/tenant/.well-known/openid-configuration"
-    peer, client = _msal_authority(None, oidc_authority_url="https://contoso.com/tenant")
+    client = _RecordingHttpClient(_configuration(issuer="https://contoso.com/tenant"))
+    msal_authority.Authority(None, client, oidc_authority_url="https://contoso.com/tenant")
     assert client.gets == [(a.tenant_discovery_url, None)]
 
 
@@ -361,7 +374,7 @@ def test_dsts_authority_is_treated_as_oidc() -> None:
     a = Authority.parse(url)
     assert a.is_oidc
     assert a.tenant_discovery_url == url + "/.well-known/openid-configuration"
-    client = _RecordingHttpClient()
+    client = _RecordingHttpClient(_configuration(issuer=url))
     msal.ClientApplication("id", authority=url, http_client=client)
     assert client.gets == [(a.tenant_discovery_url, None)]
     # An AuthorityBuilder is never treated as dSTS, as in msal.
@@ -452,15 +465,9 @@ ISSUER_CASES: list[tuple[str, str | None, bool]] = [
 def test_has_valid_issuer_matches_msal(authority: str, issuer: str | None, valid: bool) -> None:
     a = Authority.parse(None, oidc_authority_url=authority)
     assert a.has_valid_issuer(issuer) is valid
-    config = {
-        "authorization_endpoint": "https://contoso.com/tenant/authorize",
-        "token_endpoint": "https://contoso.com/tenant/token",
-        "issuer": issuer,
-    }
+    config = _configuration(issuer=issuer)
     if valid:
-        msal_authority.Authority(
-            None, _RecordingHttpClient(config), oidc_authority_url=authority
-        )
+        msal_authority.Authority(None, _RecordingHttpClient(config), oidc_authority_url=authority)
     else:
         with pytest.raises(ValueError, match="does not match the authority") as msal_error:
             msal_authority.Authority(
@@ -569,11 +576,11 @@ def test_invalid_instance_message_matches_msal() -> None:
 
 
 def test_instance_metadata_request_matches_msal() -> None:
-    client = _RecordingHttpClient()
-    app = msal.ClientApplication(
-        "id", authority="https://login.microsoftonline.com/common", http_client=client
-    )
     for instance in ("login.microsoftonline.com", "login.microsoftonline.us", "private.cloud"):
+        client = _RecordingHttpClient()  # a fresh app each time: msal caches GETs for 24 h
+        app = msal.ClientApplication(
+            "id", authority="https://login.microsoftonline.com/common", http_client=client
+        )
         client.gets.clear()
         app._get_instance_metadata(instance)
         url, params = instance_metadata_request(instance)
