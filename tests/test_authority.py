@@ -552,11 +552,12 @@ def test_parse_instance_discovery() -> None:
     assert parse_instance_discovery(a, {"tenant_discovery_endpoint": "https://td/x"}) == (
         "https://td/x"
     )
-    with pytest.raises(ValueError, match="^invalid_instance: The authority you provided") as e:
+    with pytest.raises(ValueError, match=r"^invalid_instance: The authority you provided") as e:
         parse_instance_discovery(a, {"error": "invalid_instance", "error_description": "x"})
     assert "https://example.com/tenant_doesnt_matter_in_this_case" in str(e.value)
     assert "instance_discovery=False" in str(e.value)
-    for bad in ({}, [], {"tenant_discovery_endpoint": ""}, {"error": "other"}):
+    bad_payloads: list[Any] = [{}, [], {"tenant_discovery_endpoint": ""}, {"error": "other"}]
+    for bad in bad_payloads:
         with pytest.raises(ValueError, match="no tenant_discovery_endpoint"):
             parse_instance_discovery(a, bad)
 
@@ -605,6 +606,13 @@ def test_parse_aliases() -> None:
         ["login.microsoftonline.us"],
     ]
     assert parse_aliases({"metadata": []}) == []
-    for bad in ({}, [], {"metadata": {}}, {"metadata": [{"x": 1}]}, {"metadata": ["h"]}):
+    bad_payloads: list[Any] = [
+        {},
+        [],
+        {"metadata": {}},
+        {"metadata": [{"x": 1}]},
+        {"metadata": ["h"]},
+    ]
+    for bad in bad_payloads:
         with pytest.raises(ValueError, match="Instance metadata"):
             parse_aliases(bad)

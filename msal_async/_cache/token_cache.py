@@ -7,7 +7,7 @@ import logging
 import threading
 import time
 import warnings
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Generator, Iterable, Mapping
 from typing import Any
 
 from msal_async._cache import schema
@@ -133,7 +133,7 @@ class TokenCache:
         query: Mapping[str, Any] | None = None,
         *,
         now: float | None = None,
-    ) -> Iterator[Entry]:
+    ) -> Generator[Entry, None, None]:
         """Yield the entries of one section that match a query (a generator, as msal).
 
         The lock is held only while the candidates are snapshotted, never across a ``yield``.

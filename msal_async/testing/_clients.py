@@ -85,18 +85,18 @@ class ClientIdentity:
         return self.method is not None
 
 
-def _missing(name: str) -> EntraError:
+def _missing(*, name: str) -> EntraError:
     return EntraError(
-        "invalid_request",
         900144,
+        "invalid_request",
         f"The request body must contain the following parameter: '{name}'.",
     )
 
 
 def _bad_secret(client_id: str) -> EntraError:
     return EntraError(
-        "invalid_client",
         7000215,
+        "invalid_client",
         "Invalid client secret provided. Ensure the secret being sent in the request is the "
         f"client secret value, not the client secret ID, for a secret added to app '{client_id}'.",
         status=401,
@@ -104,7 +104,7 @@ def _bad_secret(client_id: str) -> EntraError:
 
 
 def _bad_assertion(code: int, message: str) -> EntraError:
-    return EntraError("invalid_client", code, message, status=401)
+    return EntraError(code, "invalid_client", message, status=401)
 
 
 def _basic_credentials(headers: Mapping[str, str]) -> tuple[str, str] | None:
@@ -161,11 +161,11 @@ def _verify_assertion(
     else:
         raise _bad_assertion(700027, "Client assertion contains an invalid signature.")
     if claims.get("iss") != client.client_id or claims.get("sub") != client.client_id:
-        raise _bad_assertion(
-            700023, "Client assertion iss and sub must both be the client id."
-        )
+        raise _bad_assertion(700023, "Client assertion iss and sub must both be the client id.")
     if claims.get("aud") not in audiences:
-        raise _bad_assertion(700021, "Client assertion audience claim does not match the token endpoint.")
+        raise _bad_assertion(
+            700021, "Client assertion audience claim does not match the token endpoint."
+        )
     exp, nbf = claims.get("exp"), claims.get("nbf", 0)
     if not isinstance(exp, int) or exp <= now or (isinstance(nbf, int) and nbf > now + 300):
         raise _bad_assertion(700024, "Client assertion is not within its valid time range.")
@@ -204,12 +204,12 @@ def authenticate_client(
     basic = _basic_credentials(headers)
     client_id = form.get("client_id") or (basic[0] if basic else "")
     if not client_id:
-        raise _missing("client_id")
+        raise _missing(name="client_id")
     client = clients.get(client_id)
     if client is None:
         raise EntraError(
-            "invalid_client",
             700016,
+            "invalid_client",
             f"Application with identifier '{client_id}' was not found in the directory "
             f"'{directory}'. This can happen if the application has not been installed by the "
             "administrator of the tenant or consented to by any user in the tenant. You may "
@@ -228,8 +228,8 @@ def authenticate_client(
     if assertion is not None:
         if form.get("client_assertion_type") != ASSERTION_TYPE:
             raise EntraError(
-                "invalid_request",
                 90058,
+                "invalid_request",
                 f"The client_assertion_type must be '{ASSERTION_TYPE}'.",
             )
         claims = _verify_assertion(client, assertion, audiences=token_endpoints, now=now)
@@ -247,8 +247,8 @@ def credential_required(client_id: str) -> EntraError:
         401 ``invalid_client`` AADSTS7000218.
     """
     return EntraError(
-        "invalid_client",
         7000218,
+        "invalid_client",
         "The request body must contain the following parameter: 'client_assertion' or "
         f"'client_secret'. (client '{client_id}')",
         status=401,

@@ -69,16 +69,16 @@ def unknown_tenant(tenant: str, *, error: str = "invalid_tenant") -> EntraError:
         The 400 error.
     """
     return EntraError(
-        error,
         90002,
+        error,
         f"Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and "
         "are signing into the correct cloud. Check with your subscription administrator, this "
         "may happen if there are no active subscriptions for the tenant.",
     )
 
 
-def _missing_query(name: str) -> EntraError:
-    return EntraError("invalid_request", 90014, f"The required field '{name}' is missing.")
+def _missing_query(*, name: str) -> EntraError:
+    return EntraError(90014, "invalid_request", f"The required field '{name}' is missing.")
 
 
 def instance_discovery(
@@ -99,18 +99,18 @@ def instance_discovery(
     """
     version = query.get("api-version")
     if not version:
-        raise _missing_query("api-version")
+        raise _missing_query(name="api-version")
     if version not in ("1.0", "1.1"):
         raise EntraError(
-            "invalid_request", 90012, f"The requested API version '{version}' is not supported."
+            90012, "invalid_request", f"The requested API version '{version}' is not supported."
         )
     endpoint = query.get("authorization_endpoint")
     if not endpoint:
-        raise _missing_query("authorization_endpoint")
+        raise _missing_query(name="authorization_endpoint")
     parts = urlsplit(endpoint)
     host = (parts.hostname or "").lower()
     if parts.scheme != "https" or not host or host in invalid_hosts:
-        raise EntraError("invalid_instance", 50049, "Unknown or invalid instance.")
+        raise EntraError(50049, "invalid_instance", "Unknown or invalid instance.")
     segments = [segment for segment in parts.path.split("/") if segment]
     tenant = segments[0] if segments else "common"
     version_path = "/v2.0" if "v2.0" in segments else ""

@@ -19,8 +19,8 @@ class EntraError(Exception):
     """Raised by an endpoint or grant handler to answer with an Entra-shaped error.
 
     Args:
-        error: the OAuth ``error`` code (``"invalid_grant"``).
         code: the ``AADSTS`` number (``70008``).
+        error: the OAuth ``error`` code (``"invalid_grant"``).
         message: the human text after ``AADSTSnnnn:``.
         status: the HTTP status (400 unless told).
         extra: more fields for the body (``suberror``, ``claims``).
@@ -29,8 +29,8 @@ class EntraError(Exception):
 
     def __init__(
         self,
-        error: str,
         code: int,
+        error: str,
         message: str,
         *,
         status: int = 400,

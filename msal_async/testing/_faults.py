@@ -65,8 +65,8 @@ class Fault:
             The fault.
         """
         failure = EntraError(
-            "temporarily_unavailable",
             90055,
+            "temporarily_unavailable",
             f"Too many requests. Retry after {retry_after} seconds.",
             status=429,
             headers={"retry-after": str(retry_after)},
@@ -93,7 +93,7 @@ class Fault:
             raise ValueError(msg)
         error, code, message = _SERVER_ERRORS.get(status, _SERVER_ERRORS[503])
         headers = {} if retry_after is None else {"retry-after": str(retry_after)}
-        failure = EntraError(error, code, message, status=status, headers=headers)
+        failure = EntraError(code, error, message, status=status, headers=headers)
         return cls(kind="status", error=failure)
 
     @classmethod
@@ -123,7 +123,7 @@ class Fault:
             for name, value in (("suberror", suberror), ("claims", claims))
             if value is not None
         }
-        return cls(kind="status", error=EntraError("invalid_grant", code, message, extra=extra))
+        return cls(kind="status", error=EntraError(code, "invalid_grant", message, extra=extra))
 
     @classmethod
     def malformed_json(cls) -> Fault:

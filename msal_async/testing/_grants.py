@@ -85,8 +85,8 @@ class TokenRequest:
         value = self.form.get(name)
         if not value:
             raise EntraError(
-                "invalid_request",
                 900144,
+                "invalid_request",
                 f"The request body must contain the following parameter: '{name}'.",
             )
         return value
@@ -118,7 +118,7 @@ class TokenRequest:
             parsed = None
         if not isinstance(parsed, dict):
             raise EntraError(
-                "invalid_request", 90100, "The 'claims' parameter is empty or not valid."
+                90100, "invalid_request", "The 'claims' parameter is empty or not valid."
             )
         return parsed
 
@@ -145,14 +145,14 @@ def _resource_of(scopes: list[str]) -> str:
     """The resource of a client-credentials scope (``api://x/.default`` -> ``api://x``)."""
     if not scopes:
         raise EntraError(
-            "invalid_request",
             900144,
+            "invalid_request",
             "The request body must contain the following parameter: 'scope'.",
         )
     if len(scopes) > 1:
         raise EntraError(
-            "invalid_scope",
             70011,
+            "invalid_scope",
             f"The provided request must include a 'scope' input parameter. The provided value "
             f"for the input parameter 'scope' is not valid. The scope {' '.join(scopes)} is not "
             "valid. Client credential flows ask for exactly one resource's '/.default' scope.",
@@ -160,8 +160,8 @@ def _resource_of(scopes: list[str]) -> str:
     scope = scopes[0]
     if not scope.endswith("/.default") or scope == "/.default":
         raise EntraError(
-            "invalid_scope",
             1002012,
+            "invalid_scope",
             f"The provided value for scope {scope} is not valid. Client credential flows must "
             "have a scope value with /.default suffixed to the resource identifier "
             "(application ID URI).",

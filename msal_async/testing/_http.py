@@ -93,7 +93,9 @@ async def read_request(scope: Scope, receive: Receive) -> tuple[RecordedRequest,
         whatever name it is reached by.
     """
     headers = _decode_headers(list(scope.get("headers", [])))
-    query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True))
+    query = dict(
+        parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+    )
     body = await _read_body(receive)
     form: dict[str, str] = {}
     content_type = headers.get("content-type", "").split(";")[0].strip().lower()

@@ -1,0 +1,302 @@
+"""ConfidentialClientApplication.acquire_token_for_client against the authority emulator."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+
+from msal_async import ConfidentialClientApplication, MsalTransportError, SerializableTokenCache
+from msal_async.testing import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, AuthorityEmulator, Fault
+
+pytestmark = pytest.mark.anyio
+
+SCOPE = ["api://resource/.default"]
+Make = Callable[..., ConfidentialClientApplication]
+
+
+async def test_first_call_fetches_second_is_a_cache_hit_without_http(
+    make_cca: Make, emulator: AuthorityEmulator
+) -> None:
+    app = make_cca()
+    first = await app.acquire_token_for_client(SCOPE)
+    assert first["token_source"] == "identity_provider"
+    assert first["token_type"] == "Bearer"
+    assert isinstance(first["expires_in"], int)
+    assert emulator.decode(first["access_token"])["aud"] == "api://resource"
+    requests_before = len(emulator.requests)
+    second = await app.acquire_token_for_client(SCOPE)
+    assert second["token_source"] == "cache"
+    assert second["access_token"] == first["access_token"]
+    assert len(emulator.requests) == requests_before
+    assert emulator.counts["client_credentials"] == 1
+
+
+async def test_constructor_does_no_io(emulator: AuthorityEmulator, http: httpx.AsyncClient) -> None:
+    ConfidentialClientApplication(
+        DEMO_CLIENT_ID,
+        client_credential=DEMO_CLIENT_SECRET,
+        authority="https://unknown-host.example/tenant",
+        http_client=http,
+    )
+    assert emulator.requests == []
+
+
+async def test_discovery_happens_once_lazily(make_cca: Make, emulator: AuthorityEmulator) -> None:
+    app = make_cca()
+    assert emulator.requests == []
+    for scope in ("api://a/.default", "api://b/.default", "api://c/.default"):
+        await app.acquire_token_for_client([scope])
+    assert emulator.counts["openid-configuration"] == 1
+
+
+async def test_stampede_same_scope_sends_one_request(
+    make_cca: Make, emulator: AuthorityEmulator
+) -> None:
+    app = make_cca()
+    results: list[dict[str, Any]] = []
+
+    async def call() -> None:
+        results.append(await app.acquire_token_for_client(SCOPE))
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(500):
+            tg.start_soon(call)
+    assert emulator.counts["client_credentials"] == 1
+    assert len({r["access_token"] for r in results}) == 1
+    assert len(results) == 500
+
+
+async def test_stampede_distinct_scopes_sends_one_request_each(
+    make_cca: Make, emulator: AuthorityEmulator
+) -> None:
+    app = make_cca()
+    async with anyio.create_task_group() as tg:
+        for i in range(500):
+            tg.start_soon(app.acquire_token_for_client, [f"api://r{i}/.default"])
+    assert emulator.counts["client_credentials"] == 500
+    assert emulator.counts["openid-configuration"] == 1
+
+
+async def test_stampede_error_reaches_every_caller_once(
+    make_cca: Make, emulator: AuthorityEmulator
+) -> None:
+    emulator.inject(Fault.invalid_grant())
+    app = make_cca()
+    results: list[dict[str, Any]] = []
+
+    async def call() -> None:
+        results.append(await app.acquire_token_for_client(SCOPE))
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(50):
+            tg.start_soon(call)
+    assert emulator.counts["client_credentials"] == 1
+    assert all(r["error"] == "invalid_grant" for r in results)
+    assert all(r["correlation_id"] for r in results)
+
+
+async def test_cancelled_waiter_does_not_cancel_the_request(
+    make_cca: Make, emulator: AuthorityEmulator
+) -> None:
+    emulator.inject(Fault.latency(0.2))
+    app = make_cca()
+    got: list[dict[str, Any]] = []
+
+    async def survivor() -> None:
+        got.append(await app.acquire_token_for_client(SCOPE))
+
+    async with anyio.create_task_group() as tg:
+        with anyio.move_on_after(0.05):
+            tg.start_soon(survivor)
+            await app.acquire_token_for_client(SCOPE)  # the leader, cancelled
+    assert got and got[0]["token_source"] == "identity_provider"
+    assert emulator.counts["client_credentials"] == 1
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"claims_challenge": '{"access_token": {"nbf": {"essential": true}}}'},
+        {"fmi_path": "a/b"},
+        {"forwarded_client_claims": '{"access_token": {"x": {"values": ["1"]}}}'},
+        {"data": {"extra_field": "v"}},
+    ],
+    ids=["claims", "fmi_path", "forwarded_claims", "data"],
+)
+async def test_single_flight_key_separates_every_request_shaping_parameter(
+    make_cca: Make, emulator: AuthorityEmulator, kwargs: dict[str, Any]
+) -> None:
+    app = make_cca()
+    emulator.inject(Fault.latency(0.05), times=2)
+    plain: list[dict[str, Any]] = []
+    shaped: list[dict[str, Any]] = []
+
+    async def run(into: list[dict[str, Any]], **kw: Any) -> None:
+        into.append(await app.acquire_token_for_client(SCOPE, **kw))
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(run, plain)
+        tg.start_soon(lambda: run(shaped, **kwargs))
+    assert emulator.counts["client_credentials"] == 2
+    assert plain[0]["access_token"] != shaped[0]["access_token"]
+
+
+async def test_claims_challenge_bypasses_cache_and_capabilities_are_sent(
+    make_cca: Make, emulator: AuthorityEmulator
+) -> None:
+    app = make_cca(client_capabilities=["CP1"])
+    await app.acquire_token_for_client(SCOPE)
+    challenge = '{"access_token": {"nbf": {"essential": true, "value": "1"}}}'
+    again = await app.acquire_token_for_client(SCOPE, claims_challenge=challenge)
+    assert again["token_source"] == "identity_provider"
+    first_claims = json.loads(emulator.requests[-2].form["claims"])
+    second_claims = json.loads(emulator.requests[-1].form["claims"])
+    assert first_claims == {"access_token": {"xms_cc": {"values": ["CP1"]}}}
+    assert second_claims["access_token"]["nbf"]["value"] == "1"
+    assert second_claims["access_token"]["xms_cc"] == {"values": ["CP1"]}
+
+
+async def test_fmi_path_is_sent_and_cached_separately(
+    make_cca: Make, emulator: AuthorityEmulator
+) -> None:
+    app = make_cca()
+    a = await app.acquire_token_for_client(SCOPE, fmi_path="p/1")
+    assert emulator.requests[-1].form["fmi_path"] == "p/1"
+    b = await app.acquire_token_for_client(SCOPE)
+    assert a["access_token"] != b["access_token"]
+    assert (await app.acquire_token_for_client(SCOPE, fmi_path="p/1"))["token_source"] == "cache"
+
+
+async def test_remove_tokens_for_client(make_cca: Make, emulator: AuthorityEmulator) -> None:
+    app = make_cca()
+    await app.acquire_token_for_client(SCOPE)
+    await app.remove_tokens_for_client()
+    result = await app.acquire_token_for_client(SCOPE)
+    assert result["token_source"] == "identity_provider"
+    assert emulator.counts["client_credentials"] == 2
+
+
+async def test_wrong_secret_is_an_error_dict(make_cca: Make) -> None:
+    result = await make_cca(client_credential="wrong").acquire_token_for_client(SCOPE)
+    assert result["error"] == "invalid_client"
+    assert result["correlation_id"]
+    assert "wrong" not in json.dumps(result)
+
+
+async def test_429_is_held_then_the_next_call_is_answered_locally(
+    make_cca: Make, emulator: AuthorityEmulator
+) -> None:
+    emulator.inject(Fault.too_many_requests(retry_after=30))
+    app = make_cca()
+    first = await app.acquire_token_for_client(SCOPE)
+    second = await app.acquire_token_for_client(SCOPE)
+    assert first["error"] == second["error"]
+    assert emulator.counts["client_credentials"] == 1
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        Fault.malformed_json(),
+        Fault.html_error_page(status=502),
+        Fault.server_error(status=503),
+        Fault.huge_body(5 * 1024 * 1024),
+    ],
+    ids=["malformed_json", "html", "5xx", "huge"],
+)
+async def test_malformed_responses_are_error_dicts_and_leave_the_cache_alone(
+    make_cca: Make, emulator: AuthorityEmulator, fault: Fault
+) -> None:
+    cache = SerializableTokenCache()
+    app = make_cca(token_cache=cache)
+    await app.acquire_token_for_client(["api://other/.default"])
+    before = cache.serialize()
+    emulator.inject(fault)
+    result = await app.acquire_token_for_client(SCOPE)
+    assert result["error"] in ("invalid_response", "server_error", "temporarily_unavailable")
+    assert result["correlation_id"]
+    assert cache.serialize() == before
+
+
+async def test_aging_token_is_refreshed(http: httpx.AsyncClient) -> None:
+    emulator = AuthorityEmulator(refresh_in=1)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=emulator)) as client:
+        app = ConfidentialClientApplication(
+            DEMO_CLIENT_ID,
+            client_credential=DEMO_CLIENT_SECRET,
+            authority=f"https://login.microsoftonline.com/{emulator.tenant_id}",
+            http_client=client,
+        )
+        first = await app.acquire_token_for_client(SCOPE)
+        assert "refresh_on" in first
+        app._ctx.clock = lambda: first["refresh_on"] + 1.0
+        second = await app.acquire_token_for_client(SCOPE)
+        assert second["token_source"] == "identity_provider"
+        assert emulator.counts["client_credentials"] == 2
+
+
+async def test_aging_token_served_when_refresh_fails(http: httpx.AsyncClient) -> None:
+    emulator = AuthorityEmulator(refresh_in=1)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=emulator)) as client:
+        app = ConfidentialClientApplication(
+            DEMO_CLIENT_ID,
+            client_credential=DEMO_CLIENT_SECRET,
+            authority=f"https://login.microsoftonline.com/{emulator.tenant_id}",
+            http_client=client,
+        )
+        first = await app.acquire_token_for_client(SCOPE)
+        start = time.time()
+        app._ctx.clock = lambda: start + 10
+        emulator.inject(Fault.server_error(status=500))
+        second = await app.acquire_token_for_client(SCOPE)
+        assert second["access_token"] == first["access_token"]
+        assert second["token_source"] == "cache"
+
+
+async def test_unreachable_authority_raises_transport_error() -> None:
+    app = ConfidentialClientApplication(
+        "cid",
+        client_credential="s",
+        authority="https://127.0.0.1:9/tenant-guid",
+        instance_discovery=False,
+        timeout=2,
+    )
+    async with app:
+        with pytest.raises(MsalTransportError):
+            await app.acquire_token_for_client(SCOPE)
+
+
+async def test_secrets_and_tokens_never_logged(
+    make_cca: Make, emulator: AuthorityEmulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    app = make_cca()
+    token = (await app.acquire_token_for_client(SCOPE))["access_token"]
+    emulator.inject(Fault.invalid_grant())
+    await app.acquire_token_for_client(["api://x/.default"])
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert DEMO_CLIENT_SECRET not in text
+    assert token not in text
+
+
+async def test_async_with_closes_the_owned_client() -> None:
+    app = ConfidentialClientApplication(
+        "cid", client_credential="s", authority="https://login.microsoftonline.com/t1"
+    )
+    async with app as entered:
+        assert entered is app
+    with pytest.raises(RuntimeError, match="closed"):
+        await app.acquire_token_for_client(SCOPE)
+
+
+async def test_given_http_client_stays_open(make_cca: Make, http: httpx.AsyncClient) -> None:
+    async with make_cca() as app:
+        await app.acquire_token_for_client(SCOPE)
+    assert not http.is_closed

@@ -1,0 +1,101 @@
+"""Imports point down the layers of design.md; the emulator shares no client code."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "msal_async"
+
+# Layer of each private module (by dotted name under msal_async, prefix match).
+LAYERS: dict[str, int] = {
+    "_version": 0,
+    "_errors": 0,
+    "_types": 0,
+    "_oauth2": 1,
+    "_authority": 1,
+    "_credentials": 1,
+    "_throttle": 1,
+    "_telemetry": 1,
+    "_cache.schema": 1,
+    "_managed_identity.sources": 1,
+    "_transport": 2,
+    "_singleflight": 2,
+    "_cache.token_cache": 2,
+    "_cache": 2,
+    "_discovery": 3,
+    "_region": 3,
+    "_cache.persistence": 3,
+    "_flows": 4,
+    "_apps": 5,
+    "_managed_identity": 5,
+    "_cli": 6,
+    "__init__": 6,
+    "__main__": 6,
+    "testing": 7,
+}
+# Third-party imports forbidden per layer (pure core: no I/O libraries).
+FORBIDDEN_THIRD_PARTY = {1: {"httpx", "anyio", "os"}}
+
+
+def layer_of(module: str) -> int:
+    best = ""
+    for prefix in LAYERS:
+        if (module == prefix or module.startswith(prefix + ".")) and len(prefix) > len(best):
+            best = prefix
+    assert best, f"{module} has no layer in design.md's table; add it"
+    return LAYERS[best]
+
+
+def imports_of(path: Path, module: str) -> list[str]:
+    tree = ast.parse(path.read_text())
+    found: list[str] = []
+    package_parts = module.split(".")[:-1] if path.name != "__init__.py" else module.split(".")
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package_parts[: len(package_parts) - node.level + 1]
+                target = ".".join([*base, node.module] if node.module else base)
+                found.append("msal_async." + target if target else "msal_async")
+            elif node.module:
+                found.append(node.module)
+        elif isinstance(node, ast.Import):
+            found.extend(alias.name for alias in node.names)
+    return found
+
+
+MODULES = sorted(
+    (str(p.relative_to(PACKAGE).with_suffix("")).replace("/", "."), p)
+    for p in PACKAGE.rglob("*.py")
+)
+
+
+@pytest.mark.parametrize(("module", "path"), MODULES, ids=[m for m, _ in MODULES])
+def test_imports_point_down(module: str, path: Path) -> None:
+    own = layer_of(module.removesuffix(".__init__"))
+    for imported in imports_of(path, module):
+        top = imported.split(".")[0]
+        if imported.startswith("msal_async."):
+            target = imported.removeprefix("msal_async.")
+            other = layer_of(target)
+            if own == 7:  # the emulator may use leaf modules only
+                assert other in (0, 7), f"{module} (emulator) imports client code {imported}"
+            elif own == 6:
+                assert other in (0, 5, 6) or target.startswith("testing") or other <= 1, (
+                    f"{module} imports {imported}"
+                )
+            else:
+                assert other < own or (other == own and own in (1, 2, 4, 5)), (
+                    f"{module} (layer {own}) imports {imported} (layer {other})"
+                )
+        assert top not in FORBIDDEN_THIRD_PARTY.get(own, set()), f"{module} imports {top}"
+
+
+def test_flows_never_import_each_other() -> None:
+    for module, path in MODULES:
+        if module.startswith("_flows.") and module not in ("_flows.__init__", "_flows.context"):
+            for imported in imports_of(path, module):
+                if imported.startswith("msal_async._flows."):
+                    assert imported == "msal_async._flows.context", f"{module} -> {imported}"
