@@ -56,3 +56,44 @@ def make_cca(http: httpx.AsyncClient) -> Callable[..., Any]:
         return ConfidentialClientApplication(DEMO_CLIENT_ID, **kwargs)
 
     return make
+
+
+from collections.abc import Iterator  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+
+@dataclass
+class HttpsAuthority:
+    """The emulator served over real HTTPS on 127.0.0.1 with a trustme CA."""
+
+    emulator: AuthorityEmulator
+    base_url: str
+    ca_file: str
+
+    @property
+    def authority(self) -> str:
+        """The tenant authority URL on the loopback server."""
+        return f"{self.base_url}/{DEMO_TENANT_ID}"
+
+
+@pytest.fixture(scope="module")
+def https_authority(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpsAuthority]:
+    """Serve one emulator over HTTPS for a test module (reset it per test as needed)."""
+    import trustme
+
+    from msal_async.testing import TLSFiles, serve_in_thread
+
+    folder: Path = tmp_path_factory.mktemp("tls")
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1", "localhost")
+    ca_file, certfile, keyfile = folder / "ca.pem", folder / "cert.pem", folder / "key.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    cert.cert_chain_pems[0].write_to_path(str(certfile))
+    for extra in cert.cert_chain_pems[1:]:
+        extra.write_to_path(str(certfile), append=True)
+    cert.private_key_pem.write_to_path(str(keyfile))
+    emulator = AuthorityEmulator()
+    tls = TLSFiles(certfile=certfile, keyfile=keyfile, ca_file=ca_file)
+    with serve_in_thread(emulator, tls=tls) as base_url:
+        yield HttpsAuthority(emulator, base_url, str(ca_file))

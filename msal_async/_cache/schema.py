@@ -97,7 +97,7 @@ _SECRET_RESPONSE_FIELDS = frozenset((
 # fmt: on
 
 
-# --- key makers (spec 7.2): each takes a whole entry as keywords and ignores what it does not use ---
+# --- key makers (spec 7.2): each takes a whole entry as keywords, ignoring fields it does not use
 
 
 def _join(*parts: Any) -> str:

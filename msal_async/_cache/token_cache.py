@@ -1,4 +1,4 @@
-"""TokenCache and SerializableTokenCache: msal's serialized dict plus secondary indexes, one lock."""
+"""TokenCache and SerializableTokenCache: msal's serialized dict, secondary indexes, one lock."""
 
 from __future__ import annotations
 
@@ -333,22 +333,18 @@ class TokenCache:
         self._check(rt_item, self.CredentialType.REFRESH_TOKEN, "rt_item")
         self.modify(self.CredentialType.REFRESH_TOKEN, rt_item)
 
-    def update_rt(
-        self, rt_item: Mapping[str, Any], new_rt: str, *, now: float | None = None
-    ) -> None:
-        """Replace a refresh token's secret and bump its ``last_modification_time``.
+    def update_rt(self, rt_item: Mapping[str, Any], new_rt: str) -> None:
+        """Replace a refresh token's secret and stamp ``last_modification_time`` with now.
 
         Args:
             rt_item: A RefreshToken entry.
             new_rt: The new refresh token.
-            now: Epoch seconds; defaults to the current time.
 
         Raises:
             ValueError: It is not a RefreshToken entry.
         """
         self._check(rt_item, self.CredentialType.REFRESH_TOKEN, "rt_item")
-        stamp = str(int(time.time() if now is None else now))
-        new = {"secret": new_rt, "last_modification_time": stamp}
+        new = {"secret": new_rt, "last_modification_time": str(int(time.time()))}
         self.modify(self.CredentialType.REFRESH_TOKEN, rt_item, new)
 
     def remove_at(self, at_item: Mapping[str, Any]) -> None:
@@ -462,12 +458,14 @@ class SerializableTokenCache(TokenCache):
             state: The JSON text; None or empty means an empty cache.
 
         Raises:
-            ValueError: It is not JSON, or not a JSON object.
+            ValueError: It is not JSON, or not an object of sections (the cache is unchanged).
         """
         loaded = json.loads(state) if state else {}
-        if not isinstance(loaded, dict):
-            msg = "state must be a JSON object, as written by serialize()"
-            raise ValueError(msg)  # noqa: TRY004 - a bad value inside a string
+        if not isinstance(loaded, dict) or any(
+            not isinstance(loaded.get(ct, {}), dict) for ct in schema.INDEX_FIELDS
+        ):
+            msg = "state must be a JSON object of sections, as written by serialize()"
+            raise ValueError(msg)
         with self._lock:
             self._cache = loaded
             self._rebuild_indexes()

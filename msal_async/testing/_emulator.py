@@ -172,7 +172,11 @@ class AuthorityEmulator(TokenIssuer):
         certificates: tuple[bytes, ...] = ()
         if certificate is not None:
             pem = certificate.encode() if isinstance(certificate, str) else certificate
-            x509.load_pem_x509_certificate(pem)  # ValueError when it is not one
+            try:
+                x509.load_pem_x509_certificate(pem)
+            except ValueError:
+                msg = "register_client(certificate=...): expected a PEM X.509 certificate"
+                raise ValueError(msg) from None
             certificates = (pem,)
         client = RegisteredClient(client_id, secret, certificates, tuple(roles))
         with self._lock:
