@@ -16,7 +16,10 @@ __all__ = ["ClientCredential", "ClientSecret", "parse_client_credential"]
 class ClientCredential(Protocol):
     """What a token request needs from a client credential."""
 
-    kind: str
+    @property
+    def kind(self) -> str:
+        """A short name of the credential kind, for logs."""
+        ...
 
     async def form_fields(self, *, client_id: str, token_endpoint: str) -> dict[str, str]:
         """Return the credential's form fields for one token request."""

@@ -35,9 +35,7 @@ class MsalServiceError(MsalError):
 
     msg = "{error}: {error_description}"
 
-    def __init__(
-        self, *args: Any, error: str, error_description: str, **kwargs: Any
-    ) -> None:
+    def __init__(self, *args: Any, error: str, error_description: str, **kwargs: Any) -> None:
         super().__init__(*args, error=error, error_description=error_description, **kwargs)
         self.error = error
         self.error_description = error_description

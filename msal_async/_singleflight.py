@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Awaitable, Callable, Hashable
-from typing import Generic, TypeVar
+from typing import Generic, TypeVar, cast
 
 import anyio
 import anyio.lowlevel
@@ -59,12 +59,12 @@ class SingleFlight(Generic[T]):
             await flight.done.wait()
             if flight.error is not None:
                 raise flight.error
-            return flight.value  # type: ignore[return-value]
+            return cast(T, flight.value)
         try:
             with anyio.CancelScope(shield=True):
                 try:
                     flight.value = await call()
-                except BaseException as exc:
+                except BaseException as exc:  # noqa: BLE001 (re-raised in every waiter)
                     flight.error = exc
         finally:
             with self._lock:
@@ -74,4 +74,4 @@ class SingleFlight(Generic[T]):
         await anyio.lowlevel.checkpoint_if_cancelled()
         if flight.error is not None:
             raise flight.error
-        return flight.value
+        return cast(T, flight.value)

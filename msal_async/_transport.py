@@ -16,11 +16,12 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Mapping, MutableMapping
+from collections.abc import AsyncGenerator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import httpx
 
 from . import _throttle
@@ -226,7 +227,7 @@ class Transport:
         try:
             chunks: list[bytes] = []
             size = 0
-            async with contextlib.aclosing(response.aiter_bytes()) as body_chunks:
+            async with contextlib.aclosing(_chunks(response)) as body_chunks:
                 async for chunk in body_chunks:
                     size += len(chunk)
                     if size > MAX_RESPONSE_BYTES:
@@ -245,14 +246,14 @@ class Transport:
         while True:
             try:
                 return await self._send(request)
-            except _RETRYABLE as exc:
+            except _RETRYABLE as exc:  # noqa: PERF203 (at most two iterations)
                 if attempt >= retries:
                     raise _transport_error(request, exc) from exc
                 attempt += 1
                 logger.info(
                     "Retrying %s %s once after %s", request.method, _safe_url(request), type(exc)
                 )
-                await anyio.sleep(0)
+                await anyio.lowlevel.checkpoint()
             except httpx.HTTPError as exc:
                 raise _transport_error(request, exc) from exc
 
@@ -320,6 +321,11 @@ class Transport:
         if replay:
             self._store.put(replay_key, response, replay, now)
         return response
+
+
+async def _chunks(response: httpx.Response) -> AsyncGenerator[bytes, None]:
+    async for chunk in response.aiter_bytes():
+        yield chunk
 
 
 def _safe_url(request: httpx.Request) -> str:

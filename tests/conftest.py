@@ -16,12 +16,12 @@ def anyio_backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-from collections.abc import AsyncIterator, Callable  # noqa: E402
-from typing import Any  # noqa: E402
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
-import httpx  # noqa: E402
+import httpx
 
-from msal_async.testing import (  # noqa: E402
+from msal_async.testing import (
     DEMO_CLIENT_ID,
     DEMO_CLIENT_SECRET,
     DEMO_TENANT_ID,
@@ -58,9 +58,9 @@ def make_cca(http: httpx.AsyncClient) -> Callable[..., Any]:
     return make
 
 
-from collections.abc import Iterator  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-from pathlib import Path  # noqa: E402
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass

@@ -30,10 +30,12 @@ def test_post_keys_scope_the_hold_by_client_scope_and_account() -> None:
     base = {"client_id": "c", "scope": "s", "refresh_token": "rt1"}
     replay1, hold1 = t.post_keys("u", base)
     replay2, hold2 = t.post_keys("u", {**base, "client_assertion": "new"})
-    assert hold1 == hold2 and replay1 != replay2
+    assert hold1 == hold2
+    assert replay1 != replay2
     _, hold3 = t.post_keys("u", {**base, "refresh_token": "rt2"})
     assert hold3 != hold1
-    assert "rt1" not in hold1 and "rt1" not in replay1  # secrets only as digests
+    assert "rt1" not in hold1
+    assert "rt1" not in replay1
 
 
 def test_get_key_depends_on_params() -> None:

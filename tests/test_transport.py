@@ -73,7 +73,7 @@ async def test_429_with_retry_after_is_held_in_http_cache() -> None:
     other = await transport.post(URL, data={"client_id": "c", "scope": "other"})
     assert not other.from_cache
     assert len(rec.seen) == 2
-    pickle.loads(pickle.dumps(cache))  # a persisted http_cache must be picklable
+    pickle.loads(pickle.dumps(cache))  # noqa: S301 - a persisted http_cache must be picklable
 
 
 async def test_5xx_held_for_the_default_then_released() -> None:
@@ -81,7 +81,8 @@ async def test_5xx_held_for_the_default_then_released() -> None:
     transport = make(rec)
     await transport.post(URL, data={"client_id": "c", "scope": "s"})
     held = await transport.post(URL, data={"client_id": "c", "scope": "s"})
-    assert held.from_cache and held.status_code == 503
+    assert held.from_cache
+    assert held.status_code == 503
     assert len(rec.seen) == 1
 
 
@@ -144,7 +145,8 @@ async def test_real_refused_connection_becomes_transport_error() -> None:
 async def test_huge_body_is_flagged_not_buffered() -> None:
     rec = Recorder(httpx.Response(200, content=b"x" * (MAX_RESPONSE_BYTES + 10)))
     response = await make(rec).post(URL, data={"a": "1"})
-    assert response.too_large and response.text == ""
+    assert response.too_large
+    assert response.text == ""
 
 
 async def test_owned_client_closed_given_client_left_open() -> None:

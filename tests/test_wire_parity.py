@@ -78,7 +78,8 @@ async def test_client_credentials_request_matches_msal_field_by_field(
     theirs_result = await anyio.to_thread.run_sync(lambda: run_msal(https_authority, **options))
     middle = len(https_authority.emulator.requests)
     ours_result = await run_ours(https_authority, **options)
-    assert "access_token" in theirs_result and "access_token" in ours_result
+    assert "access_token" in theirs_result
+    assert "access_token" in ours_result
     [theirs] = token_posts(https_authority, start)[:1]
     [ours] = token_posts(https_authority, middle)
     assert ours.path == theirs.path

@@ -8,6 +8,7 @@ from types import TracebackType
 from typing import Any
 
 import httpx
+from typing_extensions import Self
 
 from .._authority import Authority, AuthorityBuilder
 from .._cache.token_cache import TokenCache
@@ -181,7 +182,7 @@ class ClientApplication:
         """Close the HTTP client this app created (a caller's ``http_client`` stays open)."""
         await self._transport.aclose()
 
-    async def __aenter__(self) -> ClientApplication:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(

@@ -119,5 +119,3 @@ class ConfidentialClientApplication(ClientApplication):
         """Remove the app-only tokens this client acquired with acquire_token_for_client."""
         environments = [self.authority.instance]
         self.token_cache.remove_app_tokens(client_id=self.client_id, environments=environments)
-
-

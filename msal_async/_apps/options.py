@@ -36,7 +36,8 @@ def _type_error(name: str, expected: str, value: object) -> TypeError:
 def check_client_id(value: object) -> str:
     """client_id: a non-empty string."""
     if not isinstance(value, str):
-        raise _type_error("client_id", "the application (client) id string", value)
+        msg = "client_id"
+        raise _type_error(msg, "the application (client) id string", value)
     if not value.strip():
         msg = "client_id is empty; pass your app registration's Application (client) ID"
         raise ValueError(msg)
@@ -62,7 +63,8 @@ def check_optional_str(name: str, value: object) -> str | None:
 def check_verify(value: object) -> bool | str | ssl.SSLContext:
     """verify: True, False, a CA bundle path, or an ssl.SSLContext."""
     if not isinstance(value, bool | str | ssl.SSLContext):
-        raise _type_error("verify", "True, False, a CA bundle path or an ssl.SSLContext", value)
+        msg = "verify"
+        raise _type_error(msg, "True, False, a CA bundle path or an ssl.SSLContext", value)
     return value
 
 
@@ -74,7 +76,8 @@ def check_proxies(value: object) -> str | Mapping[str, str] | None:
         k in ("http", "https") and isinstance(v, str) for k, v in value.items()
     ):
         return value
-    raise _type_error("proxies", 'a proxy URL or {"http": url, "https": url}', value)
+    msg = "proxies"
+    raise _type_error(msg, 'a proxy URL or {"http": url, "https": url}', value)
 
 
 def check_timeout(value: object) -> Any:
@@ -85,7 +88,8 @@ def check_timeout(value: object) -> Any:
     if len(items) not in (1, 2) or not all(
         isinstance(v, int | float) and not isinstance(v, bool) for v in items
     ):
-        raise _type_error("timeout", "seconds, a (connect, read) tuple or an httpx.Timeout", value)
+        msg = "timeout"
+        raise _type_error(msg, "seconds, a (connect, read) tuple or an httpx.Timeout", value)
     if any(v <= 0 for v in items):
         msg = f"timeout must be positive seconds, got {value!r}"
         raise ValueError(msg)
@@ -97,7 +101,8 @@ def check_capabilities(value: object) -> list[str] | None:
     if value is None:
         return None
     if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
-        raise _type_error("client_capabilities", 'a list of strings such as ["CP1"]', value)
+        msg = "client_capabilities"
+        raise _type_error(msg, 'a list of strings such as ["CP1"]', value)
     return list(value)
 
 
@@ -107,7 +112,7 @@ def check_exclude_scopes(value: object) -> list[str]:
         return []
     if not isinstance(value, list):
         msg = f"Invalid exclude_scopes={value!r}. It need to be a list of strings."
-        raise ValueError(msg)
+        raise ValueError(msg)  # noqa: TRY004 (msal raises ValueError)
     if "openid" in value:
         msg = f'Invalid exclude_scopes={value!r}. You can not opt out "openid" scope'
         raise ValueError(msg)
@@ -133,7 +138,8 @@ def check_http_cache(value: object) -> MutableMapping[str, Any] | None:
     """http_cache: any dict-like object (msal's contract), or None."""
     if value is None or isinstance(value, MutableMapping):
         return value
-    raise _type_error("http_cache", "a dict-like object (MutableMapping) or None", value)
+    msg = "http_cache"
+    raise _type_error(msg, "a dict-like object (MutableMapping) or None", value)
 
 
 def check_instance_discovery(value: object) -> bool | str | None:
@@ -145,11 +151,13 @@ def check_instance_discovery(value: object) -> bool | str | None:
             msg = f"instance_discovery URL must start with https://, got {value!r}"
             raise ValueError(msg)
         return value
-    raise _type_error("instance_discovery", "None, True, False or an https URL", value)
+    msg_0 = "instance_discovery"
+    raise _type_error(msg_0, "None, True, False or an https URL", value)
 
 
 def check_client_claims(value: object) -> dict[str, Any] | None:
     """client_claims: a dict of extra claims for the client assertion."""
     if value is None or isinstance(value, dict):
         return value
-    raise _type_error("client_claims", "a dict of claims or None", value)
+    msg = "client_claims"
+    raise _type_error(msg, "a dict of claims or None", value)

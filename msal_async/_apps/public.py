@@ -43,8 +43,12 @@ class PublicClientApplication(ClientApplication):
             msg = "Public Client should not possess credentials"
             raise ValueError(msg)
         self._broker_requested = any(
-            (enable_broker_on_windows, enable_broker_on_mac, enable_broker_on_linux,
-             enable_broker_on_wsl)
+            (
+                enable_broker_on_windows,
+                enable_broker_on_mac,
+                enable_broker_on_linux,
+                enable_broker_on_wsl,
+            )
         )
         super().__init__(client_id, client_credential, **kwargs)
 

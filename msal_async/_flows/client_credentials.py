@@ -122,7 +122,8 @@ async def acquire_token_for_client(
         logger.warning("Refreshing an aging token failed; serving the cached one", exc_info=True)
         return fallback
     if "error" in result and fallback is not None:
-        logger.warning("Refreshing an aging token failed (%s); serving the cached one",
-                       result["error"])
+        logger.warning(
+            "Refreshing an aging token failed (%s); serving the cached one", result["error"]
+        )
         return fallback
     return dict(result)

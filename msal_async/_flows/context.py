@@ -58,9 +58,7 @@ class AppContext:
             client_id=self.client_id, token_endpoint=token_endpoint
         )
 
-    async def shared(
-        self, key: Hashable, call: Callable[[], Any]
-    ) -> dict[str, Any]:
+    async def shared(self, key: Hashable, call: Callable[[], Any]) -> dict[str, Any]:
         """Run ``call`` once for all concurrent callers with the same ``key``."""
         result: dict[str, Any] = await self.flights.run(key, call)
         return result

@@ -18,6 +18,7 @@ def validate_scopes(scopes: object, *, name: str = "scopes") -> list[str]:
     Raises:
         ValueError: not a collection of strings (msal raises ValueError here too).
     """
+    # msal raises ValueError for a non-collection; keep it so existing except clauses work.
     if isinstance(scopes, str) or not isinstance(scopes, list | tuple | set | frozenset):
         msg = (
             f"{name} must be a list, tuple or set of strings, got {type(scopes).__name__} "
@@ -25,7 +26,7 @@ def validate_scopes(scopes: object, *, name: str = "scopes") -> list[str]:
             if isinstance(scopes, str)
             else f"{name} must be a list, tuple or set of strings, got {type(scopes).__name__}"
         )
-        raise ValueError(msg)
+        raise ValueError(msg)  # noqa: TRY004 (msal raises ValueError)
     result = list(scopes)
     for scope in result:
         if not isinstance(scope, str) or not scope.strip():

@@ -35,7 +35,7 @@ DEMO_TENANT_ID = "8eaef023-2b34-4da1-9baa-8bc8c9d6a490"
 #: The application registered when ``clients`` is not given.
 DEMO_CLIENT_ID = "3b4b1a8c-7d5e-4f1a-a8c2-6f0e9d2b1c7a"
 #: The secret of :data:`DEMO_CLIENT_ID`; only good against an emulator.
-DEMO_CLIENT_SECRET = "emulator-demo-secret~not-a-real-one"  # noqa: S105 - a published test value
+DEMO_CLIENT_SECRET = "emulator-demo-secret~not-a-real-one"
 
 
 @dataclass(frozen=True)
