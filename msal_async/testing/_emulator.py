@@ -24,7 +24,17 @@ from ._endpoints import (
 from ._entra import NO_STORE, EntraError, error_response
 from ._faults import ENDPOINTS, Fault, FaultQueue
 from ._grants import DEFAULT_GRANTS, GrantHandler, TokenRequest
-from ._http import HttpResponse, Receive, RecordedRequest, Scope, Send, read_request, send_response
+from ._http import (
+    HttpResponse,
+    Receive,
+    RecordedRequest,
+    Scope,
+    Send,
+    lifespan,
+    plain_text,
+    read_request,
+    send_response,
+)
 from ._issuer import TokenIssuer
 from ._tokens import SigningKey
 
@@ -271,7 +281,7 @@ class AuthorityEmulator(TokenIssuer):
             send: the send channel.
         """
         if scope["type"] == "lifespan":
-            await _lifespan(receive, send)
+            await lifespan(receive, send)
             return
         if scope["type"] != "http":
             return
@@ -296,13 +306,12 @@ class AuthorityEmulator(TokenIssuer):
         fault = self._faults.take(route.name, grant_type)
         if fault is not None and fault.kind == "latency":
             await anyio.sleep(fault.seconds)
-        if fault is not None and fault.kind == "status":
-            if fault.error is not None:
-                return error_response(
-                    fault.error, base_url=base_url, correlation_id=correlation_id, now=now
-                )
-            assert fault.response is not None  # noqa: S101 - guaranteed by Fault's constructors
+        if fault is not None and fault.response is not None:
             return dataclasses.replace(fault.response, headers=dict(fault.response.headers))
+        if fault is not None and fault.error is not None:
+            return error_response(
+                fault.error, base_url=base_url, correlation_id=correlation_id, now=now
+            )
         context = _Context(http=http, base_url=base_url, tenant=tenant, now=int(now))
         try:
             response = await route.handler(self, context)
@@ -378,16 +387,6 @@ class AuthorityEmulator(TokenIssuer):
         return HttpResponse.json(body, headers=NO_STORE)
 
 
-async def _lifespan(receive: Receive, send: Send) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
-
-
 _ROUTES: tuple[_Route, ...] = (
     _Route(
         "GET",
@@ -427,10 +426,5 @@ def _match(http: RecordedRequest) -> tuple[_Route, str] | HttpResponse:
             continue
         return route, matched["tenant"]
     if allowed:
-        return HttpResponse(
-            status=405,
-            body=b"Method Not Allowed",
-            content_type="text/plain; charset=utf-8",
-            headers={"allow": ", ".join(allowed)},
-        )
-    return HttpResponse(status=404, body=b"Not Found", content_type="text/plain; charset=utf-8")
+        return plain_text(405, "Method Not Allowed", allow=", ".join(allowed))
+    return plain_text(404, "Not Found")

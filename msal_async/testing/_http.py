@@ -8,7 +8,14 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
-__all__ = ["HttpResponse", "RecordedRequest", "read_request", "send_response"]
+__all__ = [
+    "HttpResponse",
+    "RecordedRequest",
+    "lifespan",
+    "plain_text",
+    "read_request",
+    "send_response",
+]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -133,3 +140,35 @@ async def send_response(send: Send, response: HttpResponse) -> None:
     )
     await send({"type": "http.response.start", "status": response.status, "headers": headers})
     await send({"type": "http.response.body", "body": response.body, "more_body": False})
+
+
+def plain_text(status: int, text: str, **headers: str) -> HttpResponse:
+    """A ``text/plain`` response (404, 405: paths Entra does not serve).
+
+    Args:
+        status: the HTTP status.
+        text: the body.
+        headers: more headers (``allow=...``).
+
+    Returns:
+        The response.
+    """
+    return HttpResponse(
+        status=status, body=text.encode(), content_type="text/plain; charset=utf-8", headers=headers
+    )
+
+
+async def lifespan(receive: Receive, send: Send) -> None:
+    """Answer the ASGI lifespan protocol (nothing to start or stop).
+
+    Args:
+        receive: the receive channel.
+        send: the send channel.
+    """
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return

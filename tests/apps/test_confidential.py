@@ -301,3 +301,12 @@ async def test_given_http_client_stays_open(make_cca: Make, http: httpx.AsyncCli
     async with make_cca() as app:
         await app.acquire_token_for_client(SCOPE)
     assert not http.is_closed
+
+
+async def test_shared_http_cache_spares_a_second_app_the_discovery(
+    make_cca: Make, emulator: AuthorityEmulator
+) -> None:
+    http_cache: dict[str, object] = {}
+    await make_cca(http_cache=http_cache).acquire_token_for_client(SCOPE)
+    await make_cca(http_cache=http_cache).acquire_token_for_client(SCOPE)
+    assert emulator.counts["openid-configuration"] == 1
