@@ -38,11 +38,11 @@ KeyMaker = Callable[..., str]
 class CredentialType:
     """Section names of the serialized cache (msal's ``TokenCache.CredentialType``)."""
 
-    ACCESS_TOKEN = "AccessToken"  # noqa: S105 - a section name, not a secret
-    ACCESS_TOKEN_EXTENDED = "atext"  # noqa: S105 - key segment when ext_cache_key is set (as Go)
-    REFRESH_TOKEN = "RefreshToken"  # noqa: S105
+    ACCESS_TOKEN = "AccessToken"
+    ACCESS_TOKEN_EXTENDED = "atext"
+    REFRESH_TOKEN = "RefreshToken"
     ACCOUNT = "Account"
-    ID_TOKEN = "IdToken"  # noqa: S105
+    ID_TOKEN = "IdToken"
     APP_METADATA = "AppMetadata"
 
 

@@ -396,7 +396,7 @@ _ROUTES: tuple[_Route, ...] = (
     ),
     _Route(
         "GET",
-        re.compile(r"/(?P<tenant>[^/]+)(?:/v2\.0)?/\.well-known/openid-configuration"),
+        re.compile(r"/(?P<tenant>[^/]+)/*(?:/v2\.0)?/\.well-known/openid-configuration"),
         "openid-configuration",
         AuthorityEmulator._openid_configuration,
     ),

@@ -310,3 +310,15 @@ async def test_shared_http_cache_spares_a_second_app_the_discovery(
     await make_cca(http_cache=http_cache).acquire_token_for_client(SCOPE)
     await make_cca(http_cache=http_cache).acquire_token_for_client(SCOPE)
     assert emulator.counts["openid-configuration"] == 1
+
+
+async def test_default_authority_discovers_through_msals_double_slash(
+    http: httpx.AsyncClient, emulator: AuthorityEmulator
+) -> None:
+    """msal's default authority ends in "/", so its discovery path has "//v2.0": Entra takes it."""
+    from msal_async import PublicClientApplication
+
+    app = PublicClientApplication("cid", http_client=http)
+    endpoints = await app._ctx.endpoints()
+    assert endpoints.token_endpoint.endswith("/common/oauth2/v2.0/token")
+    assert emulator.requests[-1].path == "/common//v2.0/.well-known/openid-configuration"

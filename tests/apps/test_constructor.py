@@ -75,7 +75,10 @@ def test_confidential_needs_a_credential_public_refuses_one() -> None:
 
 
 def test_allow_broker_is_deprecated_and_refused_for_confidential() -> None:
-    with pytest.warns(DeprecationWarning, match="allow_broker"), pytest.raises(ValueError, match="allow_broker"):
+    with (
+        pytest.warns(DeprecationWarning, match="allow_broker"),
+        pytest.raises(ValueError, match="allow_broker"),
+    ):
         ConfidentialClientApplication("cid", client_credential="s", allow_broker=True)
 
 
