@@ -66,6 +66,7 @@ async def acquire_token_for_client(
     ext_cache_key = compute_ext_cache_key(data) or None
     key_id = data.get("key_id")
     realm = await ctx.realm()
+    await ctx.cache_before_lookup(realm=realm)
     fallback: dict[str, Any] | None = None
     reason = FORCE_REFRESH
     if not claims_challenge:
@@ -112,6 +113,7 @@ async def acquire_token_for_client(
                 },
                 now=now,
             )
+            await ctx.cache_after_change(realm=realm)
         return clean_result(raw, now=now)
 
     try:

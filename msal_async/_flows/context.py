@@ -58,6 +58,16 @@ class AppContext:
             client_id=self.client_id, token_endpoint=token_endpoint
         )
 
+    async def cache_before_lookup(self, *, realm: str, home_account_id: str | None = None) -> None:
+        """Let a persistent cache load the partition that may have changed (no-op in memory).
+
+        Flows call this before every cache lookup; the partition is the tenant for app tokens
+        and the home account for user tokens.
+        """
+
+    async def cache_after_change(self, *, realm: str, home_account_id: str | None = None) -> None:
+        """Let a persistent cache save the partition a flow just changed (no-op in memory)."""
+
     async def shared(self, key: Hashable, call: Callable[[], Any]) -> dict[str, Any]:
         """Run ``call`` once for all concurrent callers with the same ``key``."""
         result: dict[str, Any] = await self.flights.run(key, call)
