@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,12 +13,14 @@ from .._cache.token_cache import TokenCache
 from .._credentials import ClientCredential
 from .._discovery import Discovery
 from .._oauth2.requests import TokenRequest
-from .._oauth2.responses import parse_token_response
+from .._cache.schema import decode_id_token_claims
+from .._errors import error_result
+from .._oauth2.responses import clean_result, parse_token_response
 from .._singleflight import SingleFlight
 from .._telemetry import TelemetryBuffer, TelemetryContext
 from .._transport import Transport
 
-__all__ = ["AppContext", "send_token_request"]
+__all__ = ["AppContext", "obtain_token", "send_token_request", "without"]
 
 logger = logging.getLogger("msal_async.flows")
 
@@ -104,6 +106,56 @@ async def send_token_request(
             raw.get("correlation_id"),
         )
     return raw
+
+
+async def obtain_token(
+    ctx: AppContext,
+    request: TokenRequest,
+    telemetry: TelemetryContext,
+    *,
+    scopes: Sequence[str],
+    data: Mapping[str, Any] | None = None,
+    event_extra: Mapping[str, Any] | None = None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Send a token request, add a success to the cache, and build msal's result.
+
+    ``request.form`` must already hold the credential fields. ``data`` is what shapes the
+    cache entry (msal's ``data=``: ``key_id``, ``fmi_path``...); ``event_extra`` adds cache
+    event fields such as ``skip_account_creation`` or ``username``.
+
+    Returns:
+        ``(raw, result)``: the raw response (``refresh_in`` kept, ``id_token_claims`` added)
+        and the cleaned result for the caller; both are error dicts on failure.
+
+    Raises:
+        MsalTransportError: the request could not be sent or answered.
+    """
+    raw = await send_token_request(ctx, request, telemetry)
+    now = ctx.clock()
+    if "error" not in raw:
+        if isinstance(raw.get("id_token"), str):
+            try:
+                raw["id_token_claims"] = decode_id_token_claims(raw["id_token"])
+            except ValueError:
+                raw = error_result(
+                    "invalid_response",
+                    "The token response has an id_token that is not a JWT.",
+                    correlation_id=telemetry.correlation_id,
+                )
+                return raw, dict(raw)
+        event: dict[str, Any] = {
+            "client_id": ctx.client_id,
+            "scope": list(scopes),
+            "token_endpoint": request.url,
+            "grant_type": request.form.get("grant_type"),
+            "response": raw,
+            "params": {},
+            "data": dict(data or {}),
+            "environment": ctx.authority.instance,
+        }
+        event.update(event_extra or {})
+        ctx.cache.add(event, now=now)
+    return raw, clean_result(raw, now=now)
 
 
 def without(mapping: Mapping[str, str], *keys: str) -> dict[str, str]:
