@@ -9,12 +9,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._authority import Authority, AuthorityEndpoints
+from .._cache.schema import decode_id_token_claims
 from .._cache.token_cache import TokenCache
 from .._credentials import ClientCredential
 from .._discovery import Discovery
-from .._oauth2.requests import TokenRequest
-from .._cache.schema import decode_id_token_claims
 from .._errors import error_result
+from .._oauth2.requests import TokenRequest
 from .._oauth2.responses import clean_result, parse_token_response
 from .._singleflight import SingleFlight
 from .._telemetry import TelemetryBuffer, TelemetryContext
