@@ -10,7 +10,7 @@ from msal_async import ConfidentialClientApplication, SerializableTokenCache
 from msal_async.testing import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 
 from .conftest import HttpsAuthority
-from .test_wire_parity import msal_session
+from .test_wire_parity import run_msal
 
 pytestmark = pytest.mark.anyio
 
@@ -18,17 +18,7 @@ SCOPES = ["api://interop/.default"]
 
 
 def msal_acquire(https: HttpsAuthority, cache: msal.SerializableTokenCache) -> dict[str, object]:
-    with msal_session(https) as session:
-        app = msal.ConfidentialClientApplication(
-            DEMO_CLIENT_ID,
-            client_credential=DEMO_CLIENT_SECRET,
-            authority=https.authority,
-            instance_discovery=False,
-            http_client=session,
-            token_cache=cache,
-        )
-        result: dict[str, object] = app.acquire_token_for_client(SCOPES)
-    return result
+    return run_msal(https, SCOPES, token_cache=cache)
 
 
 def ours(https: HttpsAuthority, cache: SerializableTokenCache) -> ConfidentialClientApplication:

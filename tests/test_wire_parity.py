@@ -40,7 +40,10 @@ def msal_session(https: HttpsAuthority) -> requests.Session:
     return session
 
 
-def run_msal(https: HttpsAuthority, **kwargs: object) -> dict[str, object]:
+def run_msal(
+    https: HttpsAuthority, scopes: list[str] = SCOPES, **kwargs: object
+) -> dict[str, object]:
+    """Real msal's acquire_token_for_client against the HTTPS emulator."""
     with msal_session(https) as session:
         app = msal.ConfidentialClientApplication(
             DEMO_CLIENT_ID,
@@ -50,7 +53,7 @@ def run_msal(https: HttpsAuthority, **kwargs: object) -> dict[str, object]:
             http_client=session,
             **kwargs,
         )
-        result: dict[str, object] = app.acquire_token_for_client(SCOPES)
+        result: dict[str, object] = app.acquire_token_for_client(scopes)
     return result
 
 

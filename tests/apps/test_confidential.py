@@ -21,6 +21,19 @@ SCOPE = ["api://resource/.default"]
 Make = Callable[..., ConfidentialClientApplication]
 
 
+async def stampede(app: ConfidentialClientApplication, n: int) -> list[dict[str, Any]]:
+    """N concurrent acquire_token_for_client calls for SCOPE; returns every result."""
+    results: list[dict[str, Any]] = []
+
+    async def call() -> None:
+        results.append(await app.acquire_token_for_client(SCOPE))
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(n):
+            tg.start_soon(call)
+    return results
+
+
 async def test_first_call_fetches_second_is_a_cache_hit_without_http(
     make_cca: Make, emulator: AuthorityEmulator
 ) -> None:
@@ -59,15 +72,7 @@ async def test_discovery_happens_once_lazily(make_cca: Make, emulator: Authority
 async def test_stampede_same_scope_sends_one_request(
     make_cca: Make, emulator: AuthorityEmulator
 ) -> None:
-    app = make_cca()
-    results: list[dict[str, Any]] = []
-
-    async def call() -> None:
-        results.append(await app.acquire_token_for_client(SCOPE))
-
-    async with anyio.create_task_group() as tg:
-        for _ in range(500):
-            tg.start_soon(call)
+    results = await stampede(make_cca(), 500)
     assert emulator.counts["client_credentials"] == 1
     assert len({r["access_token"] for r in results}) == 1
     assert len(results) == 500
@@ -88,15 +93,7 @@ async def test_stampede_error_reaches_every_caller_once(
     make_cca: Make, emulator: AuthorityEmulator
 ) -> None:
     emulator.inject(Fault.invalid_grant())
-    app = make_cca()
-    results: list[dict[str, Any]] = []
-
-    async def call() -> None:
-        results.append(await app.acquire_token_for_client(SCOPE))
-
-    async with anyio.create_task_group() as tg:
-        for _ in range(50):
-            tg.start_soon(call)
+    results = await stampede(make_cca(), 50)
     assert emulator.counts["client_credentials"] == 1
     assert all(r["error"] == "invalid_grant" for r in results)
     assert all(r["correlation_id"] for r in results)
@@ -226,39 +223,29 @@ async def test_malformed_responses_are_error_dicts_and_leave_the_cache_alone(
     assert cache.serialize() == before
 
 
-async def test_aging_token_is_refreshed(http: httpx.AsyncClient) -> None:
-    emulator = AuthorityEmulator(refresh_in=1)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=emulator)) as client:
-        app = ConfidentialClientApplication(
-            DEMO_CLIENT_ID,
-            client_credential=DEMO_CLIENT_SECRET,
-            authority=f"https://login.microsoftonline.com/{emulator.tenant_id}",
-            http_client=client,
-        )
-        first = await app.acquire_token_for_client(SCOPE)
-        assert "refresh_on" in first
-        app._ctx.clock = lambda: first["refresh_on"] + 1.0
-        second = await app.acquire_token_for_client(SCOPE)
-        assert second["token_source"] == "identity_provider"
-        assert emulator.counts["client_credentials"] == 2
+async def test_aging_token_is_refreshed(make_cca: Make, emulator: AuthorityEmulator) -> None:
+    emulator.refresh_in = 1
+    app = make_cca()
+    first = await app.acquire_token_for_client(SCOPE)
+    assert "refresh_on" in first
+    app._ctx.clock = lambda: first["refresh_on"] + 1.0
+    second = await app.acquire_token_for_client(SCOPE)
+    assert second["token_source"] == "identity_provider"
+    assert emulator.counts["client_credentials"] == 2
 
 
-async def test_aging_token_served_when_refresh_fails(http: httpx.AsyncClient) -> None:
-    emulator = AuthorityEmulator(refresh_in=1)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=emulator)) as client:
-        app = ConfidentialClientApplication(
-            DEMO_CLIENT_ID,
-            client_credential=DEMO_CLIENT_SECRET,
-            authority=f"https://login.microsoftonline.com/{emulator.tenant_id}",
-            http_client=client,
-        )
-        first = await app.acquire_token_for_client(SCOPE)
-        start = time.time()
-        app._ctx.clock = lambda: start + 10
-        emulator.inject(Fault.server_error(status=500))
-        second = await app.acquire_token_for_client(SCOPE)
-        assert second["access_token"] == first["access_token"]
-        assert second["token_source"] == "cache"
+async def test_aging_token_served_when_refresh_fails(
+    make_cca: Make, emulator: AuthorityEmulator
+) -> None:
+    emulator.refresh_in = 1
+    app = make_cca()
+    first = await app.acquire_token_for_client(SCOPE)
+    start = time.time()
+    app._ctx.clock = lambda: start + 10
+    emulator.inject(Fault.server_error(status=500))
+    second = await app.acquire_token_for_client(SCOPE)
+    assert second["access_token"] == first["access_token"]
+    assert second["token_source"] == "cache"
 
 
 async def test_unreachable_authority_raises_transport_error() -> None:
