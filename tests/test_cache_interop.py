@@ -18,7 +18,7 @@ SCOPES = ["api://interop/.default"]
 
 
 def msal_acquire(https: HttpsAuthority, cache: msal.SerializableTokenCache) -> dict[str, object]:
-    return run_msal(https, SCOPES, token_cache=cache)
+    return run_msal(https, scopes=SCOPES, token_cache=cache)
 
 
 def ours(https: HttpsAuthority, cache: SerializableTokenCache) -> ConfidentialClientApplication:

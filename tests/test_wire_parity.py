@@ -41,7 +41,7 @@ def msal_session(https: HttpsAuthority) -> requests.Session:
 
 
 def run_msal(
-    https: HttpsAuthority, scopes: list[str] = SCOPES, **kwargs: object
+    https: HttpsAuthority, *, scopes: list[str] = SCOPES, **kwargs: object
 ) -> dict[str, object]:
     """Real msal's acquire_token_for_client against the HTTPS emulator."""
     with msal_session(https) as session:
