@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import anyio
 import msal
 import pytest
@@ -75,7 +77,7 @@ async def run_ours(https: HttpsAuthority, **kwargs: object) -> dict[str, object]
     ids=["plain", "capabilities-and-app-headers"],
 )
 async def test_client_credentials_request_matches_msal_field_by_field(
-    https_authority: HttpsAuthority, options: dict[str, object]
+    https_authority: HttpsAuthority, options: dict[str, Any]
 ) -> None:
     start = len(https_authority.emulator.requests)
     theirs_result = await anyio.to_thread.run_sync(lambda: run_msal(https_authority, **options))
