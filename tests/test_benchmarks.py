@@ -1,0 +1,69 @@
+"""Smoke test of ``benchmarks/run.py``: ``--quick`` runs in-process and prints every row.
+
+Benchmarks never assert speed, and neither does this test: it checks that the runner works
+end to end (server, both libraries, every measurement) and reports every figure and target.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+RUNNER = Path(__file__).resolve().parents[1] / "benchmarks" / "run.py"
+
+
+@pytest.fixture(scope="module")
+def runner() -> Iterator[ModuleType]:
+    """benchmarks/run.py, loaded as a module (benchmarks/ is not a package)."""
+    spec = importlib.util.spec_from_file_location("msal_async_benchmark_runner", RUNNER)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    try:
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        del sys.modules[spec.name]
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        pytest.param([], id="asyncio-server-process"),
+        pytest.param(["--backend", "trio", "--server", "thread"], id="trio-server-thread"),
+    ],
+)
+def test_quick_run_prints_every_row(
+    runner: ModuleType, options: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert runner.main(["--quick", *options]) == 0
+    out = capsys.readouterr().out
+    expected = [
+        "(a) Cache hit",
+        "1 other token ",
+        "1,000 other tokens",
+        "10,000 other tokens",
+        "ours at 10,000 / ours at 1 (medians)",
+        "(b) 50 distinct-scope cold fetches",
+        "One token request alone",
+        runner.OURS,
+        runner.MSAL_POOL,
+        runner.FLOOR,
+        "ours / msal pool, throughput",
+        "ours / plain httpx, wall time",
+    ]
+    for text in expected:
+        assert text in out, text
+    for size in ("1 other token ", "1,000 other tokens", "10,000 other tokens"):
+        [row] = [line for line in out.splitlines() if size in line]
+        assert re.search(r"\d+\.\d+x\s+>= 10x\s+(PASS|MISS)", row), row
+    targets = out.split("Targets (information only")[1].splitlines()[1:]
+    assert len([line for line in targets if re.search(r": (PASS|MISS) \(", line)]) == 4
+    assert "backend trio" in out if "trio" in options else "backend asyncio" in out
