@@ -706,7 +706,19 @@ def run(options: argparse.Namespace) -> str:
     with serve(options.server, options.latency) as server:
         hits = bench_hits(server, plan, options.backend)
         fetches = bench_fetches(server, plan, options.backend)
-    return format_report(options, plan, hits, fetches)
+    report = format_report(options, plan, hits, fetches)
+    if str(Path(__file__).resolve().parent) not in sys.path:  # loaded by path (the smoke test)
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import persistence  # issue 5: cache hits with file and Redis persistence, vs msal-extensions
+    import user_tokens  # issue 3: silent hits and get_accounts at 1 to 10,000 accounts
+
+    return (
+        report
+        + "\n\n"
+        + user_tokens.report(quick=options.quick, backend=options.backend)
+        + "\n\n"
+        + persistence.report(quick=options.quick)
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -7,8 +7,13 @@ the app with ``async with`` or ``await app.aclose()``.
 from ._apps.base import ClientApplication
 from ._apps.confidential import ConfidentialClientApplication
 from ._apps.public import PublicClientApplication
+from ._auth_scheme import PopAuthScheme
 from ._authority import AuthorityBuilder
+from ._cache.file_store import FilePersistence
+from ._cache.persistence import AsyncPersistence, PersistedTokenCache
+from ._cache.redis_store import RedisPersistence
 from ._cache.token_cache import SerializableTokenCache, TokenCache
+from ._credentials import AutoRefresher
 from ._errors import (
     ArcPlatformNotSupportedError,
     BrowserInteractionTimeoutError,
@@ -18,21 +23,37 @@ from ._errors import (
     MsalServiceError,
     MsalTransportError,
 )
+from ._managed_identity.client import ManagedIdentityClient
+from ._managed_identity.identities import (
+    SystemAssignedManagedIdentity,
+    UserAssignedManagedIdentity,
+)
+from ._oauth2.oidc import Prompt
 from ._version import __version__
 
 __all__ = [
     "ArcPlatformNotSupportedError",
+    "AsyncPersistence",
     "AuthorityBuilder",
+    "AutoRefresher",
     "BrowserInteractionTimeoutError",
     "ClientApplication",
     "ConfidentialClientApplication",
+    "FilePersistence",
     "IdTokenError",
+    "ManagedIdentityClient",
     "ManagedIdentityError",
     "MsalError",
     "MsalServiceError",
     "MsalTransportError",
+    "PersistedTokenCache",
+    "PopAuthScheme",
+    "Prompt",
     "PublicClientApplication",
+    "RedisPersistence",
     "SerializableTokenCache",
+    "SystemAssignedManagedIdentity",
     "TokenCache",
+    "UserAssignedManagedIdentity",
     "__version__",
 ]

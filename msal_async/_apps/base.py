@@ -14,17 +14,21 @@ from .._authority import Authority, AuthorityBuilder
 from .._cache.token_cache import TokenCache
 from .._credentials import ClientCredential, parse_client_credential
 from .._discovery import Discovery
+from .._flows import password as _password
 from .._flows.context import AppContext
+from .._oauth2.claims import parse_claims as _parse_claims
+from .._oauth2.scopes import decorate_scopes as _decorate_scopes
 from .._telemetry import TelemetryBuffer
 from .._transport import Transport
 from . import options
+from .user import UserTokenMethods
 
 __all__ = ["ClientApplication"]
 
 logger = logging.getLogger("msal_async.application")
 
 
-class ClientApplication:
+class ClientApplication(UserTokenMethods):
     """The base of PublicClientApplication and ConfidentialClientApplication (msal's API).
 
     The constructor validates its arguments and does no I/O at all: authority discovery
@@ -93,9 +97,7 @@ class ClientApplication:
         oidc_authority: str | None = None,
     ) -> None:
         self.client_id = options.check_client_id(client_id)
-        self._credential: ClientCredential | None = self._parse_credential(
-            client_credential, client_claims=options.check_client_claims(client_claims)
-        )
+        checked_claims = options.check_client_claims(client_claims)
         self.client_credential = client_credential
         self.client_claims = client_claims
         options.check_bool("validate_authority", validate_authority)
@@ -134,6 +136,10 @@ class ClientApplication:
             instance_discovery=options.check_instance_discovery(instance_discovery),
             oidc_authority_url=options.check_optional_str("oidc_authority", oidc_authority),
         )
+        # Parsed after the authority: a certificate credential needs to know about AD FS.
+        self._credential: ClientCredential | None = self._parse_credential(
+            client_credential, client_claims=checked_claims
+        )
         self.token_cache = token_cache if token_cache is not None else TokenCache()
         self._transport = Transport(
             http_client=http_client,
@@ -161,7 +167,9 @@ class ClientApplication:
     def _parse_credential(
         self, client_credential: object, *, client_claims: dict[str, Any] | None
     ) -> ClientCredential | None:
-        return parse_client_credential(client_credential)
+        return parse_client_credential(
+            client_credential, client_claims=client_claims, is_adfs=self.authority.is_adfs
+        )
 
     def _check_broker(self, requested: bool) -> None:
         if requested:
@@ -183,6 +191,7 @@ class ClientApplication:
         await self._transport.aclose()
 
     async def __aenter__(self) -> Self:
+        await self._start_background()  # proactive refreshes run here while the app is open
         return self
 
     async def __aexit__(
@@ -191,4 +200,74 @@ class ClientApplication:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self.aclose()
+        try:
+            await self._stop_background(exc_type, exc, tb)
+        finally:
+            await self.aclose()
+
+    async def acquire_token_by_username_password(
+        self,
+        username: str,
+        password: str,
+        scopes: list[str],
+        claims_challenge: str | None = None,
+        auth_scheme: Any = None,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        """Sign a user in with their password (ROPC): deprecated for public clients, as in msal.
+
+        Managed users go straight to the password grant; for a federated domain (user realm
+        discovery says so) the password goes to the federation server over WS-Trust and the
+        SAML assertion it returns is redeemed (spec 5.7). Always a network call.
+
+        Args:
+            username: typically a UPN such as ``alice@contoso.com``.
+            password: the password (never logged).
+            scopes: the scopes to ask for (``openid profile offline_access`` are added).
+            claims_challenge: a claims JSON from a resource's 401.
+            auth_scheme: PoP needs a broker, which msal_async does not have: must be None.
+            data: extra form fields for the token request.
+
+        Returns:
+            A token dict, or an error dict (a failed WS-Trust exchange included).
+
+        Raises:
+            ValueError: bad scopes or claims_challenge, or an ``auth_scheme``.
+            TypeError: unexpected keyword arguments.
+            MsalTransportError: an endpoint could not be reached.
+        """
+        if self._credential is None:
+            warnings.warn(
+                "This API has been deprecated for public client flows, please use a more "
+                "secure flow. See https://aka.ms/msal-ropc-migration for migration guidance",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+        if auth_scheme is not None:
+            msg = (
+                "auth_scheme is currently only available from broker, "
+                "which msal_async does not have"
+            )
+            raise ValueError(msg)
+        for name, value in (("username", username), ("password", password)):
+            if not isinstance(value, str) or not value:
+                msg = f"{name} must be a non-empty string"
+                raise ValueError(msg)
+        data = kwargs.pop("data", None) or {}
+        if not isinstance(data, dict) or kwargs:
+            msg = (
+                "acquire_token_by_username_password() takes data={...} (a dict of extra form "
+                f"fields) and no other keyword arguments; got {sorted(kwargs) or 'data'}"
+            )
+            raise TypeError(msg)
+        decorated = _decorate_scopes(scopes, self._ctx.exclude_scopes)
+        if claims_challenge is not None:
+            _parse_claims(claims_challenge)
+        return await _password.acquire_token_by_username_password(
+            self._ctx,
+            username,
+            password,
+            decorated,
+            claims_challenge=claims_challenge,
+            data=data,
+        )

@@ -6,9 +6,10 @@ import warnings
 from typing import Any
 
 from .._credentials import ClientCredential
-from .._flows import client_credentials
+from .._flows import client_credentials, on_behalf_of
 from .._oauth2.claims import parse_claims
-from .._oauth2.scopes import validate_scopes
+from .._oauth2.scopes import decorate_scopes, validate_scopes
+from .._region import region_detector
 from .base import ClientApplication
 
 __all__ = ["ConfidentialClientApplication"]
@@ -111,11 +112,88 @@ class ConfidentialClientApplication(ClientApplication):
                 DeprecationWarning,
                 stacklevel=2,
             )
+        region = await region_detector.region(
+            self._azure_region, self._transport, has_credential=True
+        )
         return await client_credentials.acquire_token_for_client(
-            self._ctx, scope_list, claims_challenge=claims_challenge, data=data
+            self._ctx, scope_list, claims_challenge=claims_challenge, data=data, region=region
+        )
+
+    async def acquire_token_on_behalf_of(
+        self,
+        user_assertion: str,
+        scopes: list[str],
+        claims_challenge: str | None = None,
+        forwarded_client_claims: str | None = None,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        """Acquire a token for a downstream API on behalf of the user who called this API.
+
+        Always asks the authority (no cache lookup, as msal); the result is cached under the
+        user's account, so ``acquire_token_silent`` finds it later.
+
+        Args:
+            user_assertion: the access token this API received from its caller.
+            scopes: the downstream scopes (``openid profile offline_access`` are added).
+            claims_challenge: a claims JSON from a resource's 401.
+            forwarded_client_claims: a claims JSON string merged into ``claims``; tokens are
+                cached per value.
+            data: extra form fields for the token request (msal's ``data=``).
+
+        Returns:
+            msal's result dict (``access_token``, ``id_token_claims``, ``token_source``...),
+            or an error dict with ``error``, ``error_description`` and ``correlation_id``.
+
+        Raises:
+            ValueError: bad scopes or claims.
+            TypeError: ``user_assertion`` is not a string, or unexpected keyword arguments.
+            MsalTransportError: the authority could not be reached.
+        """
+        if not isinstance(user_assertion, str) or not user_assertion:
+            msg = (
+                "user_assertion must be the access token your API received (a non-empty str), "
+                f"got {type(user_assertion).__name__}"
+            )
+            raise TypeError(msg)
+        data = _pop_data(kwargs, "acquire_token_on_behalf_of")
+        decorated = decorate_scopes(scopes, self._exclude_scopes)
+        if claims_challenge is not None:
+            parse_claims(claims_challenge)
+        _stash_client_claims(forwarded_client_claims, data)
+        return await on_behalf_of.acquire_token_on_behalf_of(
+            self._ctx, user_assertion, decorated, claims_challenge=claims_challenge, data=data
         )
 
     async def remove_tokens_for_client(self) -> None:
         """Remove the app-only tokens this client acquired with acquire_token_for_client."""
         environments = [self.authority.instance]
         self.token_cache.remove_app_tokens(client_id=self.client_id, environments=environments)
+
+
+def _pop_data(kwargs: dict[str, Any], method: str) -> dict[str, Any]:
+    """Take msal's ``data=`` out of ``kwargs``; reject anything else."""
+    data = kwargs.pop("data", None) or {}
+    if not isinstance(data, dict):
+        msg = f"data must be a dict of extra form fields, got {type(data).__name__}"
+        raise TypeError(msg)
+    if kwargs:
+        msg = (
+            f"{method}() got unexpected keyword arguments {sorted(kwargs)}; extra form "
+            "fields go in data={...}"
+        )
+        raise TypeError(msg)
+    return dict(data)
+
+
+def _stash_client_claims(forwarded_client_claims: str | None, data: dict[str, Any]) -> None:
+    """msal's ``_stash_client_claims``: validate, and keep as the cache-key-only field."""
+    if forwarded_client_claims is None:
+        return
+    if not isinstance(forwarded_client_claims, str):
+        msg = (
+            "forwarded_client_claims must be a string, got "
+            f"{type(forwarded_client_claims).__name__}"
+        )
+        raise ValueError(msg)  # noqa: TRY004 (msal raises ValueError)
+    parse_claims(forwarded_client_claims, name="forwarded_client_claims")
+    data["client_claims"] = forwarded_client_claims

@@ -11,6 +11,8 @@ from collections.abc import Generator, Iterable, Mapping
 from typing import Any
 
 from msal_async._cache import schema
+from msal_async._cache.partitioned import PartitionedCacheMixin
+from msal_async._cache.partitions import PartitionBook, Slot, partition_of
 from msal_async._cache.schema import Entry
 
 __all__ = ["SerializableTokenCache", "TokenCache"]
@@ -57,7 +59,7 @@ class _Index:
         return list(self.buckets.get(self.bucket_of(query), ()))
 
 
-class TokenCache:
+class TokenCache(PartitionedCacheMixin):
     """An in-memory token cache in msal's unified schema, indexed for O(partition) lookups.
 
     The serialized dict (``{"AccessToken": {key: entry}, ...}``) is the source of truth; indexes
@@ -67,11 +69,35 @@ class TokenCache:
     CredentialType = schema.CredentialType
     AuthorityType = schema.AuthorityType
 
-    def __init__(self) -> None:
-        """Create an empty cache."""
+    def __init__(self, *, max_entries: int | None = None) -> None:
+        """Create an empty cache.
+
+        Args:
+            max_entries: Keep at most this many entries in memory (all sections together).
+                Past it, expired access tokens go first, then the least recently used access
+                tokens, then the least recently used partitions (accounts / app tenants).
+                The default, None, never evicts (as msal). A persistent cache reloads an
+                evicted partition on its next use.
+
+        Raises:
+            TypeError: ``max_entries`` is not an int or None.
+            ValueError: ``max_entries`` is less than 1.
+        """
+        if max_entries is not None and (
+            not isinstance(max_entries, int) or isinstance(max_entries, bool)
+        ):
+            msg = f"max_entries must be an int or None, got {type(max_entries).__name__}"
+            raise TypeError(msg)
+        if max_entries is not None and max_entries < 1:
+            msg = f"max_entries must be at least 1 (or None for no limit), got {max_entries}"
+            raise ValueError(msg)
         self._lock = threading.RLock()
         self._cache: dict[str, Any] = {}
         self._indexes: dict[str, tuple[_Index, ...]] = {}
+        self._book = PartitionBook()
+        self._max_entries = max_entries
+        #: Partitions dropped by the entry limit since a persistence last looked (it reloads them).
+        self.evicted_partitions: set[str] = set()
         #: The key maker of each section, as msal's public ``key_makers``.
         self.key_makers = dict(schema.KEY_MAKERS)
         self._rebuild_indexes()
@@ -82,15 +108,17 @@ class TokenCache:
         self._indexes = {
             ct: tuple(_Index(f) for f in fields) for ct, fields in schema.INDEX_FIELDS.items()
         }
-        for ct, indexes in self._indexes.items():
-            section = self._cache.get(ct)
+        self._book.clear()
+        for ct, section in self._cache.items():
             if isinstance(section, dict):
+                indexes = self._indexes.get(ct, ())
                 for key, entry in section.items():
                     if isinstance(entry, dict):
                         for index in indexes:
                             index.add(key, entry)
+                        self._book.added(ct, key, entry, record=False)
 
-    def _put(self, credential_type: str, key: str, entry: Entry) -> None:
+    def _put(self, credential_type: str, key: str, entry: Entry, *, record: bool = True) -> None:
         section = self._cache.setdefault(credential_type, {})
         old = section.get(key)
         section[key] = entry  # an existing key keeps its position, as in msal
@@ -100,12 +128,16 @@ class TokenCache:
                 if had:
                     index.discard(key, old)
                 index.add(key, entry)
+        if had and partition_of(credential_type, old) != partition_of(credential_type, entry):
+            self._book.removed(credential_type, key, old, record=record)
+        self._book.added(credential_type, key, entry, record=record)
 
-    def _delete(self, credential_type: str, key: str) -> None:
+    def _delete(self, credential_type: str, key: str, *, record: bool = True) -> None:
         old = self._cache.setdefault(credential_type, {}).pop(key, None)  # msal makes the section
         if isinstance(old, dict):
             for index in self._indexes.get(credential_type, ()):
                 index.discard(key, old)
+            self._book.removed(credential_type, key, old, record=record)
 
     # --- reading --------------------------------------------------------------------------------
 
@@ -267,11 +299,16 @@ class TokenCache:
         with self._lock:
             section = self._cache.get(at) or {}
             probe = section.get(probe_key)
+            used: list[Slot] = []
             if isinstance(probe, dict) and schema.entry_matches(at, probe, query):
                 out.append(probe)
+                used.append((at, str(probe_key)))
             for key, entry in self._candidates(at, query):
                 if key != probe_key and schema.entry_matches(at, entry, query, wanted):
                     out.append(entry)
+                    used.append((at, key))
+            if self._max_entries is not None:
+                self._book.touch(partition_of(at, query), used)
         return out
 
     # --- writing --------------------------------------------------------------------------------
@@ -295,6 +332,7 @@ class TokenCache:
             keyed = [(ct, self.key_makers[ct](**entry), entry) for ct, entry in entries]
             for ct, key, entry in keyed:
                 self._put(ct, key, entry)
+            self._enforce_limit(now=int(time.time() if now is None else now))
 
     def modify(
         self,

@@ -53,8 +53,13 @@ async def acquire_token_for_client(
     *,
     claims_challenge: str | None = None,
     data: Mapping[str, Any] | None = None,
+    region: str | None = None,
 ) -> dict[str, Any]:
     """Return a cached app token, or fetch one (once for all concurrent callers).
+
+    With ``region``, the request goes to the regional (ESTS-R) token endpoint; the client
+    assertion still names the central endpoint (as msal's) and the token is cached under
+    the central environment.
 
     Returns:
         msal's result dict: a token, or an error dict.
@@ -78,8 +83,12 @@ async def acquire_token_for_client(
     if data.get("client_claims"):
         claims = merge_claims(claims, data["client_claims"])
     endpoints = await ctx.endpoints()
+    token_endpoint = endpoints.token_endpoint
+    if region is not None:
+        regional = await ctx.discovery.resolve_regional(ctx.authority, region)
+        token_endpoint = regional.token_endpoint
     request = build_token_request(
-        endpoints.token_endpoint,
+        token_endpoint,
         client_id=ctx.client_id,
         grant_type=CLIENT_CREDENTIALS,
         scopes=scopes,
@@ -96,7 +105,14 @@ async def acquire_token_for_client(
                 return again
         telemetry = ctx.telemetry.context(API_ID, refresh_reason=reason)
         form = dict(request.form)
-        form.update(await ctx.credential_fields(request.url))
+        if ctx.credential is not None:
+            form.update(
+                await ctx.credential.form_fields(
+                    client_id=ctx.client_id,
+                    token_endpoint=endpoints.token_endpoint,
+                    fmi_path=data.get("fmi_path"),
+                )
+            )
         raw = await send_token_request(ctx, request.__class__(request.url, form), telemetry)
         now = ctx.clock()
         if "error" not in raw:

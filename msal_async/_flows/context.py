@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._authority import Authority, AuthorityEndpoints
+from .._cache.persistence import PersistedTokenCache, partition_key
 from .._cache.schema import decode_id_token_claims
 from .._cache.token_cache import TokenCache
 from .._credentials import ClientCredential
@@ -64,14 +65,28 @@ class AppContext:
         """Let a persistent cache load the partition that may have changed (no-op in memory).
 
         Flows call this before every cache lookup; the partition is the tenant for app tokens
-        and the home account for user tokens.
+        and the home account for user tokens. Never raises for a store failure (it is logged).
         """
+        if isinstance(self.cache, PersistedTokenCache):
+            await self.cache.load(partition_key(self.client_id, realm, home_account_id))
 
     async def cache_after_change(self, *, realm: str, home_account_id: str | None = None) -> None:
         """Let a persistent cache save the partition a flow just changed (no-op in memory)."""
+        if isinstance(self.cache, PersistedTokenCache):
+            await self.cache.save(partition_key(self.client_id, realm, home_account_id))
 
     async def shared(self, key: Hashable, call: Callable[[], Any]) -> dict[str, Any]:
-        """Run ``call`` once for all concurrent callers with the same ``key``."""
+        """Run ``call`` once for all concurrent callers with the same ``key``.
+
+        With a persistent cache whose store locks across machines (Redis), one worker of the
+        fleet runs it and the others pick its token up from the store.
+        """
+        cache = self.cache
+        if isinstance(cache, PersistedTokenCache) and cache.persistence.supports_locks:
+            fleet: dict[str, Any] = await self.flights.run(
+                key, lambda: cache.fleet_flight(key, call)
+            )
+            return fleet
         result: dict[str, Any] = await self.flights.run(key, call)
         return result
 

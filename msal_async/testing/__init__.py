@@ -32,31 +32,43 @@ Or from a shell: ``msal-async serve-authority --port 8443 --tls``.
 
 from __future__ import annotations
 
+from ._authorize import parse_auth_response, parse_form_post
 from ._clients import ClientIdentity, RegisteredClient
 from ._emulator import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_TENANT_ID, AuthorityEmulator
 from ._entra import EntraError
 from ._faults import Fault
+from ._federation import FederationServer, SoapRequest
 from ._grants import GrantHandler, TokenRequest
 from ._http import RecordedRequest
+from ._managed_identity import ManagedIdentityEmulator
 from ._server import TLSFiles, generate_tls_files, run, serve_in_thread
 from ._tokens import SigningKey, make_client_info
+from ._users import AuthCode, IssuedRefreshToken, UserTokenSettings
 
 __all__ = [
     "DEMO_CLIENT_ID",
     "DEMO_CLIENT_SECRET",
     "DEMO_TENANT_ID",
+    "AuthCode",
     "AuthorityEmulator",
     "ClientIdentity",
     "EntraError",
     "Fault",
+    "FederationServer",
     "GrantHandler",
+    "IssuedRefreshToken",
+    "ManagedIdentityEmulator",
     "RecordedRequest",
     "RegisteredClient",
     "SigningKey",
+    "SoapRequest",
     "TLSFiles",
     "TokenRequest",
+    "UserTokenSettings",
     "generate_tls_files",
     "make_client_info",
+    "parse_auth_response",
+    "parse_form_post",
     "run",
     "serve_in_thread",
 ]

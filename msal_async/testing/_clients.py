@@ -6,7 +6,7 @@ import base64
 import binascii
 import hashlib
 import hmac
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
@@ -131,6 +131,11 @@ def _thumbprints(pem: bytes) -> tuple[str, str, RSAKey]:
     return sha1, sha256, RSAKey.import_key(public_pem)
 
 
+class _AssertionRegistry(jws.JWSRegistry):
+    # joserfc caps headers at 512 bytes; an ``x5c`` header carries whole certificates.
+    max_header_length = 16384
+
+
 def _verify_assertion(
     client: RegisteredClient, assertion: str, *, audiences: Sequence[str], now: float
 ) -> dict[str, object]:
@@ -140,10 +145,15 @@ def _verify_assertion(
             700027, f"The client '{client.client_id}' has no certificate registered."
         )
     try:
-        header = jws.extract_compact(assertion.encode()).headers()
+        registry = _AssertionRegistry(algorithms=["RS256", "PS256"])
+        header = jws.extract_compact(assertion.encode(), registry=registry).headers()
     except (JoseError, ValueError):
         raise _bad_assertion(50027, "Invalid JWT token. Token format not valid.") from None
-    x5t, x5t256 = header.get("x5t"), header.get("x5t#S256")
+    # msal keeps the base64 padding of x5t (spec 15.7); compare without it.
+    x5t, x5t256 = (
+        value.rstrip("=") if isinstance(value, str) else value
+        for value in (header.get("x5t"), header.get("x5t#S256"))
+    )
     if x5t or x5t256:
         candidates = [c for c in candidates if x5t in (None, c[0]) and x5t256 in (None, c[1])]
     if not candidates:
@@ -154,7 +164,7 @@ def _verify_assertion(
         )
     for _sha1, _sha256, key in candidates:
         try:
-            claims = dict(jwt.decode(assertion, key, algorithms=["RS256", "PS256"]).claims)
+            claims = dict(jwt.decode(assertion, key, registry=registry).claims)
         except (JoseError, ValueError):
             continue
         break
@@ -167,9 +177,31 @@ def _verify_assertion(
             700021, "Client assertion audience claim does not match the token endpoint."
         )
     exp, nbf = claims.get("exp"), claims.get("nbf", 0)
-    if not isinstance(exp, int) or exp <= now or (isinstance(nbf, int) and nbf > now + 300):
+    # RFC 7519 NumericDate may be fractional; msal sends floats (spec 15.7).
+    numeric = (int, float)
+    if (
+        not isinstance(exp, numeric)
+        or isinstance(exp, bool)
+        or exp <= now
+        or (isinstance(nbf, numeric) and nbf > now + 300)
+    ):
         raise _bad_assertion(700024, "Client assertion is not within its valid time range.")
     return claims
+
+
+def _reject_replay(
+    seen: MutableMapping[tuple[str, str], float], client_id: str, claims: Mapping[str, object]
+) -> None:
+    """OpenID Connect Core section 9: a ``jti`` may be used once (until the assertion expires)."""
+    jti = claims.get("jti")
+    if not isinstance(jti, str) or not jti:
+        raise _bad_assertion(700025, "Client assertion must contain a 'jti' claim.")
+    exp = claims.get("exp")
+    if (client_id, jti) in seen:
+        raise _bad_assertion(
+            700025, "Client assertion tokens must only be used once (jti replayed)."
+        )
+    seen[(client_id, jti)] = float(exp) if isinstance(exp, int | float) else 0.0
 
 
 def authenticate_client(
@@ -180,6 +212,7 @@ def authenticate_client(
     token_endpoints: Sequence[str],
     directory: str,
     now: float,
+    seen_assertions: MutableMapping[tuple[str, str], float] | None = None,
 ) -> ClientIdentity:
     """Find the calling application and check the credential it presented, if any.
 
@@ -193,6 +226,9 @@ def authenticate_client(
         token_endpoints: the URLs a client assertion's ``aud`` may name.
         directory: the tenant name used in "not found in the directory" errors.
         now: seconds since the epoch.
+        seen_assertions: ``{(client_id, jti): exp}`` of assertions already accepted; when
+            given, a replayed ``jti`` is rejected and accepted ones are added (entries past
+            their ``exp`` are dropped).
 
     Returns:
         The caller's identity.
@@ -233,6 +269,10 @@ def authenticate_client(
                 f"The client_assertion_type must be '{ASSERTION_TYPE}'.",
             )
         claims = _verify_assertion(client, assertion, audiences=token_endpoints, now=now)
+        if seen_assertions is not None:
+            for key in [k for k, exp in seen_assertions.items() if exp <= now]:
+                del seen_assertions[key]
+            _reject_replay(seen_assertions, client_id, claims)
         return ClientIdentity(client=client, method="private_key_jwt", assertion_claims=claims)
     return ClientIdentity(client=client)
 

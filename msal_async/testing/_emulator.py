@@ -13,7 +13,9 @@ from dataclasses import dataclass
 import anyio
 from cryptography import x509
 
+from ._authorize import authorize_endpoint
 from ._clients import RegisteredClient, authenticate_client
+from ._device import DEVICE_GRANTS, SignInUsersMixin, device_code_endpoint
 from ._endpoints import (
     GENERIC_TENANTS,
     instance_discovery,
@@ -35,8 +37,13 @@ from ._http import (
     read_request,
     send_response,
 )
+from ._imds import central_base_urls, compute_metadata
 from ._issuer import TokenIssuer
+from ._obo import JWT_BEARER, on_behalf_of
+from ._password import PASSWORD_GRANTS, user_realm_endpoint
 from ._tokens import SigningKey
+from ._user_grants import USER_GRANTS
+from ._users import UserTokensMixin
 
 __all__ = ["DEMO_CLIENT_ID", "DEMO_CLIENT_SECRET", "DEMO_TENANT_ID", "AuthorityEmulator"]
 
@@ -75,7 +82,7 @@ def _check_positive(name: str, value: object, *, allow_none: bool = False) -> No
         raise ValueError(msg)
 
 
-class AuthorityEmulator(TokenIssuer):
+class AuthorityEmulator(TokenIssuer, SignInUsersMixin, UserTokensMixin):
     """An in-process Microsoft Entra authority for tests: an ASGI app with inspectable state.
 
     Mount it under ``httpx.ASGITransport`` at ``https://login.microsoftonline.com`` or serve it
@@ -133,6 +140,16 @@ class AuthorityEmulator(TokenIssuer):
         self.invalid_instances: set[str] = set()
         #: Grant handlers by ``grant_type``; see :meth:`add_grant`.
         self.grants: dict[str, GrantHandler] = dict(DEFAULT_GRANTS)
+        self.grants.setdefault(JWT_BEARER, on_behalf_of)
+        #: Reject a client assertion whose ``jti`` was already accepted (OIDC Core section 9).
+        self.reject_replayed_assertions = True
+        #: The VM region IMDS reports at ``/metadata/instance/compute``; None answers 404.
+        self.region: str | None = None
+        self._seen_assertions: dict[tuple[str, str], float] = {}
+        self._extra_tenants: set[str] = set()
+        self.grants.update(DEVICE_GRANTS)
+        self.grants.update(PASSWORD_GRANTS)
+        self.grants.update(USER_GRANTS)
         #: Requests by grant type (token POSTs) or by endpoint name (GETs).
         self.counts: Counter[str] = Counter()
         #: Every request received, in order.
@@ -192,6 +209,23 @@ class AuthorityEmulator(TokenIssuer):
         with self._lock:
             self._clients[client_id] = client
         return client
+
+    def add_tenant(self, tenant_id: str) -> None:
+        """Serve one more directory, by GUID (its tokens carry it as ``tid``).
+
+        Args:
+            tenant_id: the tenant GUID.
+
+        Raises:
+            ValueError: not a GUID.
+        """
+        try:
+            canonical = str(uuid.UUID(tenant_id))
+        except (ValueError, TypeError, AttributeError):
+            msg = f"add_tenant(tenant_id={tenant_id!r}): expected a GUID"
+            raise ValueError(msg) from None
+        with self._lock:
+            self._extra_tenants.add(canonical)
 
     def add_grant(self, grant_type: str, handler: GrantHandler) -> None:
         """Handle ``grant_type`` at the token endpoint with ``handler`` (replacing any).
@@ -268,6 +302,8 @@ class AuthorityEmulator(TokenIssuer):
             return lowered
         if lowered in (self.tenant_id, self.tenant_domain):
             return self.tenant_id
+        if lowered in self._extra_tenants:
+            return lowered
         return None
 
     # -- ASGI ------------------------------------------------------------------------------
@@ -342,6 +378,9 @@ class AuthorityEmulator(TokenIssuer):
         issuer = f"{context.base_url}/{issuer_tenant(tenant_path)}/v2.0"
         return HttpResponse.json(self.jwks(issuer=issuer))
 
+    async def _compute_metadata(self, context: _Context) -> HttpResponse:
+        return compute_metadata(context.http.headers, context.http.query, location=self.region)
+
     async def _token(self, context: _Context) -> HttpResponse:
         tenant_path = self._known_tenant(context, error="invalid_request")
         tenant_id = self.tenant_id if tenant_path in GENERIC_TENANTS else tenant_path
@@ -354,7 +393,8 @@ class AuthorityEmulator(TokenIssuer):
                 "The request body must contain the following parameter: 'grant_type'.",
             )
         endpoints = [
-            f"{context.base_url}/{segment}/oauth2/v2.0/token"
+            f"{base}/{segment}/oauth2/v2.0/token"
+            for base in (context.base_url, *central_base_urls(context.base_url))
             for segment in (context.tenant, tenant_path)
         ]
         client = authenticate_client(
@@ -364,6 +404,7 @@ class AuthorityEmulator(TokenIssuer):
             token_endpoints=endpoints,
             directory=self.tenant_domain,
             now=context.now,
+            seen_assertions=self._seen_assertions if self.reject_replayed_assertions else None,
         )
         handler = self.grants.get(grant_type)
         if handler is None:
@@ -388,6 +429,30 @@ class AuthorityEmulator(TokenIssuer):
 
 
 _ROUTES: tuple[_Route, ...] = (
+    _Route(
+        "GET",
+        re.compile(r"/(?P<tenant>[^/]+)/oauth2/v2\.0/authorize"),
+        "authorize",
+        authorize_endpoint,
+    ),
+    _Route(
+        "GET",
+        re.compile(r"/metadata/instance/compute"),
+        "imds-region",
+        AuthorityEmulator._compute_metadata,
+    ),
+    _Route(
+        "POST",
+        re.compile(r"/(?P<tenant>[^/]+)/oauth2/v2\.0/devicecode"),
+        "devicecode",
+        device_code_endpoint,
+    ),
+    _Route(
+        "GET",
+        re.compile(r"/(?P<tenant>common)/userrealm/[^/]+"),
+        "userrealm",
+        user_realm_endpoint,
+    ),
     _Route(
         "GET",
         re.compile(r"/(?P<tenant>[^/]+)/discovery/instance"),
@@ -424,7 +489,7 @@ def _match(http: RecordedRequest) -> tuple[_Route, str] | HttpResponse:
         if route.method != http.method:
             allowed.append(route.method)
             continue
-        return route, matched["tenant"]
+        return route, matched.groupdict().get("tenant") or ""
     if allowed:
         return plain_text(405, "Method Not Allowed", allow=", ".join(allowed))
     return plain_text(404, "Not Found")

@@ -1,0 +1,1 @@
+"""Managed identity: source detection (pure) and the async ManagedIdentityClient."""

@@ -1,0 +1,161 @@
+"""OpenID Connect pieces of the auth code flow (spec 6): PKCE, state, nonce, id_token checks.
+
+Pure functions: randomness comes from :mod:`secrets`, the clock is passed in as ``now``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import secrets
+import string
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlencode
+
+from joserfc import jws
+from joserfc.errors import JoseError
+
+__all__ = [
+    "MAX_AGE_SKEW",
+    "Prompt",
+    "build_authorize_url",
+    "check_id_token",
+    "decode_id_token",
+    "new_state",
+    "nonce_hash",
+    "pkce_pair",
+]
+
+#: Seconds of clock skew allowed in the ``max_age``/``auth_time`` check (msal: 2 minutes).
+MAX_AGE_SKEW = 120
+
+_VERIFIER_ALPHABET = string.ascii_letters + string.digits + "-._~"  # RFC 7636 section 4.1
+
+
+class Prompt:
+    """The values of the ``prompt`` parameter (OIDC Core 3.1.2.1; msal's ``Prompt``)."""
+
+    NONE = "none"
+    LOGIN = "login"
+    CONSENT = "consent"
+    SELECT_ACCOUNT = "select_account"
+    #: OpenID Connect Prompt Create 1.0: the user signs up.
+    CREATE = "create"
+
+
+def pkce_pair(length: int = 43) -> tuple[str, str]:
+    """Make a PKCE code verifier and its S256 challenge (RFC 7636 sections 4.1-4.2).
+
+    Args:
+        length: verifier length, 43 (msal's choice) to 128.
+
+    Returns:
+        ``(code_verifier, code_challenge)``.
+
+    Raises:
+        ValueError: length out of range.
+    """
+    if not 43 <= length <= 128:
+        msg = f"length must be 43..128 (RFC 7636 section 4.1), got {length}"
+        raise ValueError(msg)
+    verifier = "".join(secrets.choice(_VERIFIER_ALPHABET) for _ in range(length))
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    return verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def new_state() -> str:
+    """A fresh ``state`` (or raw nonce): 16 random bytes, base64url, as msal.
+
+    Returns:
+        The value.
+    """
+    return secrets.token_urlsafe(16)
+
+
+def nonce_hash(nonce: str) -> str:
+    """What goes on the wire for a nonce: the hex SHA-256 of the raw value (as msal).
+
+    Args:
+        nonce: the raw nonce kept in the flow.
+
+    Returns:
+        The hex digest.
+    """
+    return hashlib.sha256(nonce.encode("ascii")).hexdigest()
+
+
+def build_authorize_url(endpoint: str, params: Mapping[str, object]) -> str:
+    """Append the authorization request parameters to the endpoint (None values dropped).
+
+    Args:
+        endpoint: the ``authorization_endpoint``.
+        params: the parameters, in msal's order.
+
+    Returns:
+        The URL.
+    """
+    query = urlencode({k: v for k, v in params.items() if v is not None})
+    return f"{endpoint}{'&' if '?' in endpoint else '?'}{query}"
+
+
+def decode_id_token(id_token: str) -> dict[str, Any]:
+    """Decode an ID token's claims with joserfc, WITHOUT validating the signature.
+
+    msal (since 1.38, issue #911) does not validate ID tokens received straight from the token
+    endpoint (OIDC Core 3.1.3.7 lets TLS stand in for the signature check).
+
+    Args:
+        id_token: a compact JWS.
+
+    Returns:
+        The claims.
+
+    Raises:
+        ValueError: not a compact JWS with a JSON object payload.
+    """
+    try:
+        payload = jws.extract_compact(id_token.encode("ascii")).payload
+        claims = json.loads(payload)
+    except (JoseError, ValueError, UnicodeError) as exc:
+        msg = "The id_token is not a JWT with a JSON payload"
+        raise ValueError(msg) from exc
+    if not isinstance(claims, dict):
+        msg = "The id_token payload is not a JSON object"
+        raise ValueError(msg)  # noqa: TRY004 (a bad value inside a string)
+    return claims
+
+
+def check_id_token(
+    claims: Mapping[str, Any], *, nonce: str | None, max_age: int | None, now: float
+) -> None:
+    """The checks msal runs after redeeming an auth code (spec 6.2).
+
+    Args:
+        claims: the decoded ID token claims.
+        nonce: the raw nonce of the flow (its hash must be the ``nonce`` claim).
+        max_age: the flow's ``max_age``; then ``auth_time`` is required and must be recent.
+        now: epoch seconds.
+
+    Raises:
+        RuntimeError: a nonce mismatch, a missing ``auth_time``, or too old an ``auth_time``
+            (msal raises RuntimeError here too).
+    """
+    if nonce is not None:
+        expected = nonce_hash(nonce)
+        if claims.get("nonce") != expected:
+            msg = "The nonce in the id token does not match the nonce of this auth code flow"
+            raise RuntimeError(msg)
+    if max_age is not None:
+        auth_time = claims.get("auth_time")
+        if not auth_time:
+            msg = "13. max_age was requested, ID token should contain auth_time"
+            raise RuntimeError(msg)
+        if now - MAX_AGE_SKEW > int(auth_time) + int(max_age):
+            msg = (
+                f"13. auth_time ({auth_time}) was requested, by using max_age ({max_age}) "
+                f"parameter, and now ({int(now)}) too much time has elapsed since the last "
+                "end-user authentication."
+            )
+            raise RuntimeError(msg)

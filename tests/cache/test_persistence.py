@@ -1,0 +1,223 @@
+"""PersistedTokenCache with FilePersistence: load before lookup, merge on save, partitions, keys."""
+
+from __future__ import annotations
+
+# Inspecting small temporary files inline is fine in a test (ASYNC240).
+# ruff: noqa: ASYNC240
+import json
+import logging
+import os
+import stat
+from collections.abc import Callable
+from pathlib import Path
+
+import anyio
+import msal
+import pytest
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from msal_async import (
+    ConfidentialClientApplication,
+    FilePersistence,
+    PersistedTokenCache,
+    TokenCache,
+)
+from msal_async._cache.codec import apply_changes
+from msal_async._cache.persistence import unsaved
+from msal_async.testing import DEMO_TENANT_ID, AuthorityEmulator
+
+pytestmark = pytest.mark.anyio
+
+Make = Callable[..., ConfidentialClientApplication]
+SCOPE = "api://persisted/.default"
+OTHER_TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+
+
+def cached_scopes(path: Path) -> set[str]:
+    """The targets of the ATs stored in a cache file (as msal would read it)."""
+    state = json.loads(path.read_text())
+    return {entry["target"] for entry in state.get("AccessToken", {}).values()}
+
+
+async def test_a_second_app_is_served_from_the_file(
+    make_cca: Make, emulator: AuthorityEmulator, tmp_path: Path
+) -> None:
+    path = tmp_path / "cache.json"
+    first = make_cca(token_cache=PersistedTokenCache(FilePersistence(path)))
+    assert "access_token" in await first.acquire_token_for_client([SCOPE])
+    second = make_cca(token_cache=PersistedTokenCache(FilePersistence(path)))
+    result = await second.acquire_token_for_client([SCOPE])
+    assert result["token_source"] == "cache"
+    assert emulator.counts["client_credentials"] == 1
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert not list(tmp_path.glob("*.tmp-*"))
+    assert not (tmp_path / "cache.json.lockfile").exists()
+
+
+async def test_the_file_is_msal_format(make_cca: Make, tmp_path: Path) -> None:
+    path = tmp_path / "cache.json"
+    app = make_cca(token_cache=PersistedTokenCache(FilePersistence(path)))
+    await app.acquire_token_for_client([SCOPE])
+    theirs = msal.SerializableTokenCache()
+    theirs.deserialize(path.read_text())
+    found = list(theirs.search(theirs.CredentialType.ACCESS_TOKEN, target=[SCOPE]))
+    assert len(found) == 1
+    assert path.read_text() == json.dumps(json.loads(path.read_text()), indent=4)
+
+
+async def test_an_unchanged_file_is_not_read_again(tmp_path: Path) -> None:
+    store = FilePersistence(tmp_path / "cache.json")
+    saved = await store.save(None, lambda doc: apply_changes(doc, {("AppMetadata", "k"): {}}))
+    assert await store.load(None, saved.version) is None
+    again = await store.load(None, None)
+    assert again is not None
+    assert again.document == {"AppMetadata": {"k": {}}}
+
+
+async def test_a_missing_file_is_an_empty_cache(tmp_path: Path) -> None:
+    store = FilePersistence(tmp_path / "sub" / "cache.json")
+    loaded = await store.load(None, None)
+    assert loaded is not None
+    assert loaded.document == {}
+    assert await store.load(None, loaded.version) is None
+
+
+async def test_concurrent_writers_keep_each_others_tokens(make_cca: Make, tmp_path: Path) -> None:
+    path = tmp_path / "cache.json"
+    apps = [make_cca(token_cache=PersistedTokenCache(FilePersistence(path))) for _ in range(4)]
+    scopes = [f"api://w{i}/.default" for i in range(12)]
+
+    async def run(app: ConfidentialClientApplication, scope: str) -> None:
+        assert "access_token" in await app.acquire_token_for_client([scope])
+
+    async with anyio.create_task_group() as tg:
+        for i, scope in enumerate(scopes):
+            tg.start_soon(run, apps[i % len(apps)], scope)
+    assert cached_scopes(path) == set(scopes)
+
+
+async def test_a_token_written_by_another_process_is_picked_up(
+    make_cca: Make, emulator: AuthorityEmulator, tmp_path: Path
+) -> None:
+    path = tmp_path / "cache.json"
+    mine = make_cca(token_cache=PersistedTokenCache(FilePersistence(path)))
+    assert "access_token" in await mine.acquire_token_for_client(["api://mine/.default"])
+    theirs = make_cca(token_cache=PersistedTokenCache(FilePersistence(path)))
+    assert "access_token" in await theirs.acquire_token_for_client(["api://theirs/.default"])
+    result = await mine.acquire_token_for_client(["api://theirs/.default"])
+    assert result["token_source"] == "cache"
+    assert emulator.counts["client_credentials"] == 2
+
+
+async def test_a_folder_holds_one_file_per_tenant(
+    make_cca: Make, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    folder = tmp_path / "partitions"
+    folder.mkdir()
+    cache = PersistedTokenCache(FilePersistence(folder))
+    app = make_cca(token_cache=cache)
+    assert "access_token" in await app.acquire_token_for_client([SCOPE])
+    files = sorted(p.name for p in folder.glob("*.json"))
+    client_id = app.client_id
+    assert files == [f"{client_id}_{DEMO_TENANT_ID}_AppTokenCache.json"]
+    # Another tenant's partition file is never read by this tenant's acquisitions.
+    (folder / f"{client_id}_{OTHER_TENANT}_AppTokenCache.json").write_text("garbage{")
+    fresh = make_cca(token_cache=PersistedTokenCache(FilePersistence(folder)))
+    with caplog.at_level(logging.WARNING, logger="msal_async"):
+        result = await fresh.acquire_token_for_client([SCOPE])
+    assert result["token_source"] == "cache"
+    assert not caplog.records
+
+
+async def test_encrypted_at_rest_and_readable_with_the_key(
+    make_cca: Make, emulator: AuthorityEmulator, tmp_path: Path
+) -> None:
+    key = AESGCM.generate_key(bit_length=256)
+    path = tmp_path / "cache.bin"
+    first = make_cca(token_cache=PersistedTokenCache(FilePersistence(path, encryption_key=key)))
+    token = (await first.acquire_token_for_client([SCOPE]))["access_token"]
+    assert token.encode() not in path.read_bytes()
+    assert b"AccessToken" not in path.read_bytes()
+    second = make_cca(token_cache=PersistedTokenCache(FilePersistence(path, encryption_key=key)))
+    assert (await second.acquire_token_for_client([SCOPE]))["token_source"] == "cache"
+    assert emulator.counts["client_credentials"] == 1
+
+
+async def test_the_wrong_key_is_logged_and_the_file_kept_aside(
+    make_cca: Make, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "cache.bin"
+    good = FilePersistence(path, encryption_key=AESGCM.generate_key(bit_length=128))
+    await make_cca(token_cache=PersistedTokenCache(good)).acquire_token_for_client([SCOPE])
+    original = path.read_bytes()
+    wrong = FilePersistence(path, encryption_key=AESGCM.generate_key(bit_length=128))
+    with caplog.at_level(logging.ERROR, logger="msal_async"):
+        result = await make_cca(token_cache=PersistedTokenCache(wrong)).acquire_token_for_client(
+            [SCOPE]
+        )
+    assert "access_token" in result
+    assert "failed authenticated decryption" in caplog.text
+    (aside,) = tmp_path.glob("cache.bin.corrupt-*")
+    assert aside.read_bytes() == original
+
+
+def test_constructor_errors_name_the_parameter(tmp_path: Path) -> None:
+    with pytest.raises(TypeError, match="persistence"):
+        PersistedTokenCache(str(tmp_path))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="encryption_key"):
+        FilePersistence(tmp_path / "c", encryption_key=b"short")
+    with pytest.raises(TypeError, match="encryption_key"):
+        FilePersistence(tmp_path / "c", encryption_key="text")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="lock_timeout"):
+        FilePersistence(tmp_path / "c", lock_timeout=0)
+    with pytest.raises(TypeError, match="location"):
+        FilePersistence(3)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="max_entries"):
+        TokenCache(max_entries=0)
+
+
+async def test_unwritable_location_keeps_tokens_in_memory(
+    make_cca: Make, emulator: AuthorityEmulator, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    cache = PersistedTokenCache(FilePersistence(blocker / "cache.json"))  # a file as folder
+    app = make_cca(token_cache=cache)
+    with caplog.at_level(logging.ERROR, logger="msal_async"):
+        assert "access_token" in await app.acquire_token_for_client([SCOPE])
+    assert "Could not save the token cache" in caplog.text
+    assert unsaved(cache)  # kept for the next save
+    assert (await app.acquire_token_for_client([SCOPE]))["token_source"] == "cache"
+    assert emulator.counts["client_credentials"] == 1
+
+
+def test_folder_mode_by_trailing_separator(tmp_path: Path) -> None:
+    store = FilePersistence(str(tmp_path / "new-folder") + os.sep)
+    assert store.partitioned
+    assert store.path_of("uid.utid").endswith("uid.utid.json")
+    assert Path(store.path_of("../evil")).parent == tmp_path / "new-folder"
+    assert not FilePersistence(tmp_path / "file.json").partitioned
+
+
+async def test_user_tokens_saved_with_whatever_partition_a_flow_names(tmp_path: Path) -> None:
+    import base64
+
+    client_info = base64.urlsafe_b64encode(b'{"uid": "u1", "utid": "t1"}').rstrip(b"=").decode()
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    cache = PersistedTokenCache(FilePersistence(folder))
+    cache.add(
+        {
+            "client_id": "c1",
+            "scope": ["s1"],
+            "token_endpoint": "https://login.microsoftonline.com/t1/oauth2/v2.0/token",
+            "environment": "login.microsoftonline.com",
+            "grant_type": "refresh_token",
+            "data": {},
+            "params": {},
+            "response": {"refresh_token": "rt", "client_info": client_info},
+        }
+    )
+    await cache.save("c1_t1_AppTokenCache")  # the flow knew only the tenant
+    assert (folder / "u1.t1.json").exists()
+    assert not unsaved(cache)

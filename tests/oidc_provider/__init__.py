@@ -1,0 +1,1 @@
+"""Interop tests against oidc-provider 8.x, an independently written OpenID Certified server."""
