@@ -41,6 +41,10 @@ class SingleFlight(Generic[T]):
         """Return how many keys have a call running right now."""
         return len(self._flights)
 
+    def running(self, key: Hashable) -> bool:
+        """Return whether a call for ``key`` is in flight."""
+        return key in self._flights
+
     async def run(self, key: Hashable, call: Callable[[], Awaitable[T]]) -> T:
         """Await ``call()`` once for all concurrent callers with the same ``key``.
 

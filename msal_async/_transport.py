@@ -322,6 +322,22 @@ class Transport:
             self._store.put(replay_key, response, replay, now)
         return response
 
+    async def post_content(
+        self, url: str, *, content: bytes, headers: Mapping[str, str] | None = None
+    ) -> HttpResponse:
+        """POST a raw body (a SOAP envelope for WS-Trust); no throttling, one connect retry.
+
+        Returns:
+            The response.
+
+        Raises:
+            MsalTransportError: the request could not be completed.
+        """
+        request = self._get_client().build_request(
+            "POST", url, content=content, headers=self._merge_headers(headers)
+        )
+        return await self._send_with_retry(request, retries=1)
+
 
 async def _chunks(response: httpx.Response) -> AsyncGenerator[bytes, None]:
     async for chunk in response.aiter_bytes():

@@ -116,7 +116,12 @@ class ConfidentialClientApplication(ClientApplication):
             self._azure_region, self._transport, has_credential=True
         )
         return await client_credentials.acquire_token_for_client(
-            self._ctx, scope_list, claims_challenge=claims_challenge, data=data, region=region
+            self._ctx,
+            scope_list,
+            claims_challenge=claims_challenge,
+            data=data,
+            region=region,
+            spawn=self._spawn(),
         )
 
     async def acquire_token_on_behalf_of(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Hashable, Mapping
 from typing import Any
 
 from .._cache.schema import compute_ext_cache_key
@@ -54,12 +54,16 @@ async def acquire_token_for_client(
     claims_challenge: str | None = None,
     data: Mapping[str, Any] | None = None,
     region: str | None = None,
+    spawn: Callable[[Callable[[], Awaitable[None]]], None] | None = None,
 ) -> dict[str, Any]:
     """Return a cached app token, or fetch one (once for all concurrent callers).
 
     With ``region``, the request goes to the regional (ESTS-R) token endpoint; the client
     assertion still names the central endpoint (as msal's) and the token is cached under
-    the central environment.
+    the central environment. With ``spawn`` (the app's task group, while it is used as
+    ``async with app:``), a token past its ``refresh_on`` but still valid is returned at once
+    and refreshed in the background; without it the refresh happens inline. Either way a
+    failed refresh keeps the cached token.
 
     Returns:
         msal's result dict: a token, or an error dict.
@@ -132,6 +136,11 @@ async def acquire_token_for_client(
             await ctx.cache_after_change(realm=realm)
         return clean_result(raw, now=now)
 
+    if fallback is not None and spawn is not None:
+        if not ctx.flights.running(key):
+            spawn(lambda: _refresh_in_background(ctx, key, fetch))
+        ctx.telemetry.hit()
+        return fallback
     try:
         result = await ctx.shared(key, fetch)
     except Exception:
@@ -145,3 +154,19 @@ async def acquire_token_for_client(
         )
         return fallback
     return dict(result)
+
+
+async def _refresh_in_background(
+    ctx: AppContext, key: Hashable, fetch: Callable[[], Awaitable[dict[str, Any]]]
+) -> None:
+    try:
+        result = await ctx.shared(key, fetch)
+    except Exception as exc:  # noqa: BLE001 (a background task must not crash the app's group)
+        logger.warning(
+            "Background token refresh failed (%s); the cached token stays", type(exc).__name__
+        )
+        return
+    if "error" in result:
+        logger.warning(
+            "Background token refresh failed (%s); the cached token stays", result["error"]
+        )

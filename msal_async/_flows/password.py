@@ -146,13 +146,7 @@ async def _saml_assertion(
 async def _post_soap(
     ctx: AppContext, url: str, envelope: str, headers: Mapping[str, str]
 ) -> HttpResponse:
-    # The transport's public post() sends forms only; a SOAP body goes through the same
-    # client, headers and retry rule. (Asked for: a public Transport method for raw bodies.)
-    transport = ctx.transport
-    request = transport._get_client().build_request(
-        "POST", url, content=envelope.encode("utf-8"), headers=transport._merge_headers(headers)
-    )
-    return await transport._send_with_retry(request, retries=1)
+    return await ctx.transport.post_content(url, content=envelope.encode("utf-8"), headers=headers)
 
 
 async def _federated_request(

@@ -309,3 +309,43 @@ async def test_default_authority_discovers_through_msals_double_slash(
     endpoints = await app._ctx.endpoints()
     assert endpoints.token_endpoint.endswith("/common/oauth2/v2.0/token")
     assert emulator.requests[-1].path == "/common//v2.0/.well-known/openid-configuration"
+
+
+async def test_aging_token_refreshes_in_the_background_inside_async_with(
+    make_cca: Make, emulator: AuthorityEmulator
+) -> None:
+    emulator.refresh_in = 1
+    async with make_cca() as app:
+        first = await app.acquire_token_for_client(SCOPE)
+        app._ctx.clock = lambda: first["refresh_on"] + 1.0
+        served = await app.acquire_token_for_client(SCOPE)  # returns at once, from the cache
+        assert served["access_token"] == first["access_token"]
+        assert served["token_source"] == "cache"
+    # leaving the block waited for the background refresh
+    assert emulator.counts["client_credentials"] == 2
+    app._ctx.clock = time.time
+    fresh = await app.acquire_token_for_client(SCOPE)
+    assert fresh["access_token"] != first["access_token"]
+    assert fresh["token_source"] == "cache"
+
+
+async def test_failed_background_refresh_keeps_the_token_and_logs(
+    make_cca: Make, emulator: AuthorityEmulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    emulator.refresh_in = 1
+    async with make_cca() as app:
+        first = await app.acquire_token_for_client(SCOPE)
+        app._ctx.clock = lambda: first["refresh_on"] + 1.0
+        emulator.inject(Fault.server_error(status=503))
+        served = await app.acquire_token_for_client(SCOPE)
+    assert served["access_token"] == first["access_token"]
+    assert "Background token refresh failed" in caplog.text
+    assert (
+        app.token_cache.access_token_candidates(
+            client_id=DEMO_CLIENT_ID,
+            environment="login.microsoftonline.com",
+            realm=emulator.tenant_id,
+            scopes=SCOPE,
+        )[0]["secret"]
+        == first["access_token"]
+    )
