@@ -59,6 +59,18 @@ class _Index:
         return list(self.buckets.get(self.bucket_of(query), ()))
 
 
+class _FoldedIndex(_Index):
+    """An index whose string values are compared case-insensitively (usernames)."""
+
+    __slots__ = ()
+
+    def bucket_of(self, entry: Mapping[str, Any]) -> tuple[Any, ...]:
+        return tuple(v.lower() if isinstance(v, str) else v for v in super().bucket_of(entry))
+
+
+_USERNAME_FIELDS = ("environment", "username")
+
+
 class TokenCache(PartitionedCacheMixin):
     """An in-memory token cache in msal's unified schema, indexed for O(partition) lookups.
 
@@ -108,6 +120,9 @@ class TokenCache(PartitionedCacheMixin):
         self._indexes = {
             ct: tuple(_Index(f) for f in fields) for ct, fields in schema.INDEX_FIELDS.items()
         }
+        # get_accounts(username=...) is case-insensitive; a folded index keeps it O(matches).
+        account = self.CredentialType.ACCOUNT
+        self._indexes[account] = (*self._indexes[account], _FoldedIndex(_USERNAME_FIELDS))
         self._book.clear()
         for ct, section in self._cache.items():
             if isinstance(section, dict):
@@ -263,12 +278,15 @@ class TokenCache(PartitionedCacheMixin):
         home_account_id: str | None = None,
         ext_cache_key: str | None = None,
         key_id: str | None = None,
+        exact_only: bool = False,
     ) -> list[Entry]:
         """List the ATs that could serve a request, touching only their partition.
 
         The exact-key probe (sorted requested scopes) comes first, then superset matches within
         ``(home_account_id, environment, client_id, realm)``. Expiry is not checked and nothing is
-        purged: the caller applies its own clock and buffer.
+        purged: the caller applies its own clock and buffer. With ``exact_only`` only the probe
+        is made (O(1) whatever the partition holds); callers fall back to the full list when it
+        yields nothing usable.
 
         Args:
             client_id: The application id.
@@ -278,6 +296,7 @@ class TokenCache(PartitionedCacheMixin):
             home_account_id: The account, or None for app tokens.
             ext_cache_key: The request's extended cache key, if any.
             key_id: The SSH-cert / PoP key id to require, if any.
+            exact_only: Probe the exact key only.
 
         Returns:
             Live entry dicts, best first.
@@ -303,13 +322,63 @@ class TokenCache(PartitionedCacheMixin):
             if isinstance(probe, dict) and schema.entry_matches(at, probe, query):
                 out.append(probe)
                 used.append((at, str(probe_key)))
-            for key, entry in self._candidates(at, query):
+            for key, entry in () if exact_only else self._candidates(at, query):
                 if key != probe_key and schema.entry_matches(at, entry, query, wanted):
                     out.append(entry)
                     used.append((at, key))
             if self._max_entries is not None:
                 self._book.touch(partition_of(at, query), used)
         return out
+
+    def accounts_for_username(self, environment: str, username: str) -> list[Entry]:
+        """The Account entries of one environment whose username matches, ignoring case.
+
+        Returns:
+            The live entry dicts (do not mutate them).
+        """
+        account = self.CredentialType.ACCOUNT
+        query = {"environment": environment.lower(), "username": username}
+        with self._lock:
+            index = self._indexes[account][-1]
+            section = self._cache.get(account) or {}
+            return [section[k] for k in index.keys_for(query) if isinstance(section.get(k), dict)]
+
+    def exact_access_token_key(
+        self,
+        *,
+        client_id: str,
+        environment: str,
+        realm: str,
+        scopes: Iterable[str],
+        home_account_id: str | None = None,
+    ) -> str:
+        """The key under which an AT for exactly these scopes is stored (no extended key).
+
+        Returns:
+            The cache key, as msal makes it.
+        """
+        return self.key_makers[self.CredentialType.ACCESS_TOKEN](
+            home_account_id=home_account_id,
+            environment=environment.lower(),
+            client_id=client_id,
+            realm=realm,
+            target=" ".join(sorted(scopes)),
+        )
+
+    def peek_access_token(self, key: str) -> Entry | None:
+        """The AT stored under ``key``, or None: one dict lookup, for hot paths.
+
+        Returns:
+            The live entry dict (do not mutate it).
+        """
+        at = self.CredentialType.ACCESS_TOKEN
+        entry = (self._cache.get(at) or {}).get(key)
+        if not isinstance(entry, dict):
+            return None
+        if self._max_entries is not None:
+            with self._lock:
+                self._book.touch(partition_of(at, entry), [(at, key)])
+        return entry
 
     # --- writing --------------------------------------------------------------------------------
 

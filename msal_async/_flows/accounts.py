@@ -25,21 +25,45 @@ _ACCOUNT_FIELDS = (
 _INTERESTING = frozenset((AuthorityType.ADFS, AuthorityType.MSSTS))
 
 
-def find_accounts(ctx: AppContext, environment: str) -> list[dict[str, Any]]:
+def find_accounts(
+    ctx: AppContext, environment: str, username: str | None = None
+) -> list[dict[str, Any]]:
     """The accounts of one environment, one per ``home_account_id`` (the last one wins).
+
+    With ``username``, only the home accounts that have an Account entry with that username
+    (any case) are grouped, through the cache's username index: the cost follows the matches,
+    not the number of signed-in accounts.
 
     Args:
         ctx: the app's context.
         environment: the authority host.
+        username: keep only this username (case-insensitive).
 
     Returns:
         msal's account dicts.
     """
+    if username is None:
+        entries = list(ctx.cache.search(CredentialType.ACCOUNT, query={"environment": environment}))
+    else:
+        homes = dict.fromkeys(
+            e.get("home_account_id") for e in ctx.cache.accounts_for_username(environment, username)
+        )
+        entries = [
+            entry
+            for home in homes
+            for entry in ctx.cache.search(
+                CredentialType.ACCOUNT, query={"environment": environment, "home_account_id": home}
+            )
+        ]
     grouped: dict[Any, dict[str, Any]] = {}
-    for entry in ctx.cache.search(CredentialType.ACCOUNT, query={"environment": environment}):
+    for entry in entries:
         if entry.get("authority_type") in _INTERESTING:
             grouped[entry.get("home_account_id")] = {f: entry.get(f) for f in _ACCOUNT_FIELDS}
-    return list(grouped.values())
+    accounts = list(grouped.values())
+    if username is not None:
+        wanted = username.lower()
+        accounts = [a for a in accounts if (a.get("username") or "").lower() == wanted]
+    return accounts
 
 
 async def get_accounts(ctx: AppContext, username: str | None = None) -> list[dict[str, Any]]:
@@ -57,20 +81,19 @@ async def get_accounts(ctx: AppContext, username: str | None = None) -> list[dic
         MsalTransportError: the alias lookup could not be sent.
     """
     await ctx.cache_before_lookup(realm=ctx.authority.tenant)
-    accounts = find_accounts(ctx, ctx.authority.instance)
-    if not accounts:
+    wanted = username or None
+    accounts = find_accounts(ctx, ctx.authority.instance, wanted)
+    if not accounts and (wanted is None or not find_accounts(ctx, ctx.authority.instance)):
+        # msal tries the aliases only when the instance has no accounts at all
         for alias in await ctx.discovery.aliases(ctx.authority.instance, authority=ctx.authority):
-            accounts = find_accounts(ctx, alias)
-            if accounts:
+            if find_accounts(ctx, alias):
+                accounts = find_accounts(ctx, alias, wanted)
                 break
-    if username:
-        wanted = username.lower()
-        accounts = [a for a in accounts if (a.get("username") or "").lower() == wanted]
-        if not accounts:
-            logger.debug(
-                "get_accounts(username=...) found no account; tokens acquired without the "
-                "'profile' scope carry no username, consider get_accounts(username=None)"
-            )
+    if username and not accounts:
+        logger.debug(
+            "get_accounts(username=...) found no account; tokens acquired without the "
+            "'profile' scope carry no username, consider get_accounts(username=None)"
+        )
     return accounts
 
 

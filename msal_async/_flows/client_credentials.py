@@ -29,21 +29,24 @@ def _lookup(
     """Find a usable cached token: (result or None, refresh reason, now)."""
     now = ctx.clock()
     reason = AT_ABSENT
-    for entry in ctx.cache.access_token_candidates(
-        client_id=ctx.client_id,
-        environment=ctx.authority.instance,
-        realm=realm,
-        scopes=scopes,
-        ext_cache_key=ext_cache_key,
-        key_id=key_id,
-    ):
-        if int(entry["expires_on"]) - now < EXPIRY_BUFFER:
-            reason = AT_EXPIRED
-            continue
-        result = cache_hit_result(entry, now=now)
-        if "refresh_on" in entry and int(entry["refresh_on"]) < now:
-            return result, AT_AGING, now
-        return result, 0, now
+    # The exact key first (O(1), the usual hit), the rest of the partition only if it fails.
+    for exact_only in (True, False):
+        for entry in ctx.cache.access_token_candidates(
+            client_id=ctx.client_id,
+            environment=ctx.authority.instance,
+            realm=realm,
+            scopes=scopes,
+            ext_cache_key=ext_cache_key,
+            key_id=key_id,
+            exact_only=exact_only,
+        ):
+            if int(entry["expires_on"]) - now < EXPIRY_BUFFER:
+                reason = AT_EXPIRED
+                continue
+            result = cache_hit_result(entry, now=now)
+            if "refresh_on" in entry and int(entry["refresh_on"]) < now:
+                return result, AT_AGING, now
+            return result, 0, now
     return None, reason, now
 
 

@@ -349,3 +349,29 @@ async def test_failed_background_refresh_keeps_the_token_and_logs(
         )[0]["secret"]
         == first["access_token"]
     )
+
+
+async def test_repeated_hits_stay_correct_when_the_token_nears_expiry(
+    make_cca: Make, emulator: AuthorityEmulator
+) -> None:
+    app = make_cca()
+    first = await app.acquire_token_for_client(SCOPE)
+    for _ in range(3):  # the hot path serves these
+        assert (await app.acquire_token_for_client(SCOPE))["token_source"] == "cache"
+    expires_at = time.time() + first["expires_in"]
+    app._ctx.clock = lambda: expires_at - 200  # inside msal's 5-minute buffer
+    renewed = await app.acquire_token_for_client(SCOPE)
+    assert renewed["token_source"] == "identity_provider"
+    assert emulator.counts["client_credentials"] == 2
+
+
+async def test_hits_see_a_token_written_by_another_app_sharing_the_cache(
+    make_cca: Make, emulator: AuthorityEmulator
+) -> None:
+    cache = SerializableTokenCache()
+    one, two = make_cca(token_cache=cache), make_cca(token_cache=cache)
+    await one.acquire_token_for_client(SCOPE)
+    await one.acquire_token_for_client(SCOPE)
+    await two.remove_tokens_for_client()
+    again = await one.acquire_token_for_client(SCOPE)
+    assert again["token_source"] == "identity_provider"

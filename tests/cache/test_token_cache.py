@@ -406,3 +406,28 @@ def assert_indexes_consistent(cache: TokenCache) -> None:
         for index in indexes:
             indexed = {k: b for b, keys in index.buckets.items() for k in keys}
             assert indexed == {k: index.bucket_of(e) for k, e in section.items()}
+
+
+def test_accounts_for_username_uses_a_case_insensitive_index() -> None:
+    """get_accounts(username=...) must not scan every account (issue 3's benchmark)."""
+    from msal_async._cache.token_cache import _FoldedIndex
+
+    cache = TokenCache()
+    for i in range(50):
+        cache.modify(
+            "Account",
+            {"home_account_id": f"uid{i}.utid", "environment": "login.microsoftonline.com"},
+            {
+                "home_account_id": f"uid{i}.utid",
+                "environment": "login.microsoftonline.com",
+                "realm": "utid",
+                "username": f"User{i}@Contoso.com",
+                "authority_type": "MSSTS",
+                "local_account_id": f"uid{i}",
+            },
+        )
+    found = cache.accounts_for_username("LOGIN.microsoftonline.com", "user7@contoso.COM")
+    assert [a["home_account_id"] for a in found] == ["uid7.utid"]
+    index = cache._indexes["Account"][-1]
+    assert isinstance(index, _FoldedIndex)
+    assert len(index.keys_for({"environment": "login.microsoftonline.com", "username": "x"})) == 0
