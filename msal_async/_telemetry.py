@@ -44,9 +44,12 @@ class TelemetryBuffer:
         return TelemetryContext(self, api_id, refresh_reason, correlation_id or str(uuid.uuid4()))
 
     def hit(self) -> None:
-        """Count a cache hit."""
-        with self._lock:
-            self._hits += 1
+        """Count a cache hit.
+
+        No lock: this runs on every cache hit, and a lost increment in a thread race only
+        under-reports a telemetry counter (the header format is unaffected).
+        """
+        self._hits += 1
 
     def _headers(self, api_id: str, reason: int) -> dict[str, str]:
         with self._lock:
