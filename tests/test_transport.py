@@ -6,6 +6,7 @@ import json
 import pickle
 import socket
 
+import anyio
 import httpx
 import pytest
 
@@ -166,3 +167,37 @@ def test_http_response_json() -> None:
     assert HttpResponse(200, json.dumps({"a": 1})).json() == {"a": 1}
     with pytest.raises(ValueError):  # noqa: PT011
         HttpResponse(200, "<html>").json()
+
+
+async def test_owned_client_bounds_requests_in_flight_to_its_pool() -> None:
+    """A burst waits in our limiter, not in httpcore's queue (whose cost grows with it)."""
+    import asyncio
+    import threading
+
+    from msal_async._transport import DEFAULT_LIMITS
+    from msal_async.testing import serve_in_thread
+
+    state = {"now": 0, "most": 0}
+    lock = threading.Lock()
+
+    async def app(scope: dict[str, object], receive: object, send: object) -> None:
+        if scope["type"] != "http":
+            return
+        with lock:
+            state["now"] += 1
+            state["most"] = max(state["most"], state["now"])
+        await asyncio.sleep(0.02)  # uvicorn runs this app on asyncio, in its own thread
+        with lock:
+            state["now"] -= 1
+        await send({"type": "http.response.start", "status": 200, "headers": []})  # type: ignore[operator]
+        await send({"type": "http.response.body", "body": b"{}"})  # type: ignore[operator]
+
+    with serve_in_thread(app) as base_url:
+        transport = Transport(timeout=10)
+        try:
+            async with anyio.create_task_group() as tg:
+                for i in range(60):
+                    tg.start_soon(lambda i=i: transport.post(f"{base_url}/t", data={"i": str(i)}))
+        finally:
+            await transport.aclose()
+    assert 1 < state["most"] <= (DEFAULT_LIMITS.max_connections or 100)
