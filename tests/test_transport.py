@@ -195,9 +195,13 @@ async def test_owned_client_bounds_requests_in_flight_to_its_pool() -> None:
     with serve_in_thread(app) as base_url:
         transport = Transport(timeout=10)
         try:
+
+            async def post(i: int) -> None:
+                await transport.post(f"{base_url}/t", data={"i": str(i)})
+
             async with anyio.create_task_group() as tg:
                 for i in range(60):
-                    tg.start_soon(lambda i=i: transport.post(f"{base_url}/t", data={"i": str(i)}))
+                    tg.start_soon(post, i)
         finally:
             await transport.aclose()
     assert 1 < state["most"] <= (DEFAULT_LIMITS.max_connections or 100)
