@@ -21,6 +21,7 @@ from .._oauth2.scopes import decorate_scopes as _decorate_scopes
 from .._telemetry import TelemetryBuffer
 from .._transport import Transport
 from . import options
+from .hot import HotSlots
 from .user import UserTokenMethods
 
 __all__ = ["ClientApplication"]
@@ -163,6 +164,7 @@ class ClientApplication(UserTokenMethods):
             client_capabilities=self._client_capabilities,
             exclude_scopes=self._exclude_scopes,
         )
+        self._hot = HotSlots(self._ctx)
 
     def _parse_credential(
         self, client_credential: object, *, client_claims: dict[str, Any] | None

@@ -5,7 +5,6 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-from .._cache.token_cache import SerializableTokenCache, TokenCache
 from .._credentials import ClientCredential
 from .._flows import client_credentials, on_behalf_of
 from .._oauth2.claims import parse_claims
@@ -72,12 +71,16 @@ class ConfidentialClientApplication(ClientApplication):
             MsalTransportError: the authority could not be reached.
         """
         if (
-            not kwargs
+            type(scopes) in (list, tuple)
+            and not kwargs
             and claims_challenge is None
             and fmi_path is None
             and forwarded_client_claims is None
         ):
-            hit = self._hot_hit(scopes)
+            try:
+                hit = self._hot.hit(tuple(scopes))
+            except TypeError:  # unhashable items: the full path explains what is wrong
+                hit = None
             if hit is not None:
                 return hit
         if kwargs.pop("force_refresh", None):
@@ -137,41 +140,10 @@ class ConfidentialClientApplication(ClientApplication):
             await self._remember_hot_key(scopes, scope_list)
         return result
 
-    # The hot path: a repeated call for the same scopes, no options, and a token that is still
-    # good is a couple of dict lookups (issue 2's cache-hit target: ~1 µs of work, not ~50).
-    # A slot remembers the exact cache key the full path probes first and the entry it found;
-    # the entry must still be the one stored under that key (a refresh, removal or another
-    # writer replaces it), so the hot path never serves what the full path would not. Anything
-    # unusual (a persistent or subclassed cache, options, an aging or expiring token, a tenant
-    # that warns) takes the full path.
-    _HOT_SLOTS_LIMIT = 4096
-    _hot_slots: dict[tuple[str, ...], _HotSlot] | None = None
-
-    def _hot_hit(self, scopes: object) -> dict[str, Any] | None:
-        slots = self._hot_slots
-        if not slots:
-            return None
-        try:
-            slot = slots[tuple(scopes)]  # type: ignore[arg-type]
-        except (KeyError, TypeError):
-            return None
-        if self.token_cache.peek_access_token(slot.key) is not slot.entry:
-            return None
-        now = self._ctx.clock()
-        if now >= slot.good_until:
-            return None
-        self._ctx.telemetry.hit()
-        result = dict(slot.template)
-        result["expires_in"] = int(slot.expires_on - now)
-        return result
-
     async def _remember_hot_key(self, scopes: object, scope_list: list[str]) -> None:
-        if (
-            type(scopes) not in (list, tuple)
-            # a subclass (a persistent cache, or one overriding search) sees every lookup
-            or type(self.token_cache) not in (TokenCache, SerializableTokenCache)
-            or self.authority.tenant.lower() in _COMMON_TENANTS
-        ):
+        # Only plain list/tuple calls are hot (their tuple is the slot); a tenant that warns
+        # must warn on every call, so it stays on the full path.
+        if type(scopes) not in (list, tuple) or self.authority.tenant.lower() in _COMMON_TENANTS:
             return
         key = self.token_cache.exact_access_token_key(
             client_id=self.client_id,
@@ -179,13 +151,7 @@ class ConfidentialClientApplication(ClientApplication):
             realm=await self._ctx.realm(),
             scopes=scope_list,
         )
-        entry = self.token_cache.peek_access_token(key)
-        if entry is None:  # the server granted other scopes than asked: no exact key
-            return
-        slots = self._hot_slots
-        if slots is None or len(slots) >= self._HOT_SLOTS_LIMIT:
-            slots = self._hot_slots = {}
-        slots[tuple(scope_list)] = _HotSlot(key, entry)
+        self._hot.remember(tuple(scope_list), self.token_cache.peek_access_token(key))
 
     async def acquire_token_on_behalf_of(
         self,
@@ -265,26 +231,3 @@ def _stash_client_claims(forwarded_client_claims: str | None, data: dict[str, An
         raise ValueError(msg)  # noqa: TRY004 (msal raises ValueError)
     parse_claims(forwarded_client_claims, name="forwarded_client_claims")
     data["client_claims"] = forwarded_client_claims
-
-
-class _HotSlot:
-    """What the hot path needs of one cached token, parsed once."""
-
-    __slots__ = ("entry", "expires_on", "good_until", "key", "template")
-
-    def __init__(self, key: str, entry: dict[str, Any]) -> None:
-        self.key = key
-        self.entry = entry
-        self.expires_on = int(entry["expires_on"])
-        good_until = self.expires_on - client_credentials.EXPIRY_BUFFER
-        self.template: dict[str, Any] = {
-            "access_token": entry["secret"],
-            "token_type": entry.get("token_type", "Bearer"),
-            "expires_in": 0,
-            "token_source": "cache",
-        }
-        if "refresh_on" in entry:
-            refresh_on = int(entry["refresh_on"])
-            self.template["refresh_on"] = refresh_on
-            good_until = min(good_until, refresh_on)
-        self.good_until = good_until

@@ -16,6 +16,7 @@ from .._flows.context import AppContext
 from .._oauth2.claims import merge_capabilities, parse_claims
 from .._oauth2.scopes import decorate_scopes, validate_scopes
 from .._oauth2.user_tokens import validate_ssh_cert_data
+from .hot import HotSlots
 
 __all__ = ["UserTokenMethods"]
 
@@ -59,6 +60,7 @@ class UserTokenMethods:
     """
 
     _ctx: AppContext
+    _hot: HotSlots
     _exclude_scopes: list[str]
     _task_group: anyio.abc.TaskGroup | None = None
     _refresh_flights: silent.RefreshFlights | None = None
@@ -418,6 +420,21 @@ class UserTokenMethods:
         """
         if not account:
             return None
+        plain = not (
+            force_refresh
+            or claims_challenge is not None
+            or forwarded_client_claims is not None
+            or auth_scheme is not None
+            or authority
+            or kwargs
+        )
+        if plain and type(scopes) is list:
+            try:
+                hit = self._hot.hit((tuple(scopes), account.get("home_account_id")))
+            except (TypeError, AttributeError):  # the full path explains what is wrong
+                hit = None
+            if hit is not None:
+                return hit
         if not isinstance(scopes, list):
             msg = "Invalid parameter type"
             raise AssertionError(msg)  # noqa: TRY004 (msal asserts)
@@ -442,9 +459,29 @@ class UserTokenMethods:
             claims_challenge=claims_challenge,
             data=data,
         )
-        return await silent.acquire_token_silent(
+        result = await silent.acquire_token_silent(
             self._ctx, request, flights=self._flights(), spawn=self._spawn()
         )
+        if plain and result and "access_token" in result:
+            await self._remember_silent_hit(request, result)
+        return result
+
+    async def _remember_silent_hit(
+        self, request: silent.SilentRequest, result: dict[str, Any]
+    ) -> None:
+        if not self._hot.enabled:
+            return
+        home = request.account.get("home_account_id")
+        for entry in self._ctx.cache.access_token_candidates(
+            client_id=self._ctx.client_id,
+            environment=self._ctx.authority.instance,
+            realm=await self._ctx.realm(),
+            scopes=request.scopes,
+            home_account_id=home,
+        ):
+            if entry.get("secret") == result["access_token"]:
+                self._hot.remember((tuple(request.scopes), home), entry)
+                return
 
     async def acquire_token_by_refresh_token(
         self, refresh_token: str, scopes: list[str], **kwargs: Any

@@ -225,3 +225,29 @@ async def test_custom_suberror_through_a_grant_override(
     assert error is not None
     assert error["classification"] == "message_only"
     users.add_grant("refresh_token", refresh_token_grant)
+
+
+async def test_repeated_hits_never_serve_what_the_full_path_would_not(
+    make_pca: Callable[..., Any], http: httpx.AsyncClient, users: AuthorityEmulator
+) -> None:
+    """The hot path (a remembered entry) must follow refreshes, expiry and sign-out."""
+    app = await signed_in(make_pca, http)
+    clock = FakeClock()
+    use_clock(app, clock)
+    [account] = await app.get_accounts()
+    first = await app.acquire_token_silent(SCOPES, account)
+    assert first is not None
+    for _ in range(3):
+        again = await app.acquire_token_silent(SCOPES, account)
+        assert again is not None
+        assert again["access_token"] == first["access_token"]
+    clock.advance(3600 - 299)  # inside the buffer: the remembered token is no longer good
+    refreshed = await app.acquire_token_silent(SCOPES, account)
+    assert refreshed is not None
+    assert refreshed["token_source"] == "identity_provider"
+    hot = await app.acquire_token_silent(SCOPES, account)
+    assert hot is not None
+    assert hot["access_token"] == refreshed["access_token"]
+    assert hot["token_source"] == "cache"
+    await app.remove_account(account)
+    assert await app.acquire_token_silent(SCOPES, account) is None
