@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .._errors import error_result
 from .._oauth2.claims import merge_capabilities, merge_claims
 from .._oauth2.oidc import (
+    add_id_token_claims,
     build_authorize_url,
     check_id_token,
-    decode_id_token,
     new_state,
     nonce_hash,
     pkce_pair,
@@ -154,15 +153,10 @@ async def redeem_code(
     now = ctx.clock()
     if "error" in raw:
         return clean_result(raw, now=now)
-    if isinstance(raw.get("id_token"), str):
-        try:
-            raw["id_token_claims"] = decode_id_token(raw["id_token"])
-        except ValueError:
-            return error_result(
-                "invalid_response",
-                "The token response has an id_token that is not a JWT.",
-                correlation_id=telemetry.correlation_id,
-            )
+    bad = add_id_token_claims(raw, correlation_id=telemetry.correlation_id)
+    if bad is not None:
+        return bad
+    if "id_token_claims" in raw:
         if hashed_nonce:
             check_id_token(raw["id_token_claims"], nonce=nonce, max_age=max_age, now=now)
         elif nonce and raw["id_token_claims"].get("nonce") != nonce:

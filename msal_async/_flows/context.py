@@ -10,11 +10,10 @@ from typing import Any
 
 from .._authority import Authority, AuthorityEndpoints
 from .._cache.persistence import PersistedTokenCache, partition_key
-from .._cache.schema import decode_id_token_claims
 from .._cache.token_cache import TokenCache
 from .._credentials import ClientCredential
 from .._discovery import Discovery
-from .._errors import error_result
+from .._oauth2.oidc import add_id_token_claims
 from .._oauth2.requests import TokenRequest
 from .._oauth2.responses import clean_result, parse_token_response
 from .._singleflight import SingleFlight
@@ -148,16 +147,9 @@ async def obtain_token(
     raw = await send_token_request(ctx, request, telemetry)
     now = ctx.clock()
     if "error" not in raw:
-        if isinstance(raw.get("id_token"), str):
-            try:
-                raw["id_token_claims"] = decode_id_token_claims(raw["id_token"])
-            except ValueError:
-                raw = error_result(
-                    "invalid_response",
-                    "The token response has an id_token that is not a JWT.",
-                    correlation_id=telemetry.correlation_id,
-                )
-                return raw, dict(raw)
+        bad = add_id_token_claims(raw, correlation_id=telemetry.correlation_id)
+        if bad is not None:
+            return bad, dict(bad)
         event: dict[str, Any] = {
             "client_id": ctx.client_id,
             "scope": list(scopes),

@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .._errors import error_result
 from .._oauth2.claims import merge_capabilities, merge_claims
-from .._oauth2.oidc import decode_id_token
+from .._oauth2.oidc import add_id_token_claims
 from .._oauth2.requests import build_token_request
 from .._oauth2.responses import clean_result
 from .._oauth2.user_tokens import REFRESH_TOKEN, event_scopes, token_event
@@ -59,15 +58,9 @@ async def acquire_token_by_refresh_token(
     now = ctx.clock()
     if "error" in raw:
         return clean_result(raw, now=now)
-    if isinstance(raw.get("id_token"), str):
-        try:
-            raw["id_token_claims"] = decode_id_token(raw["id_token"])
-        except ValueError:
-            return error_result(
-                "invalid_response",
-                "The token response has an id_token that is not a JWT.",
-                correlation_id=telemetry.correlation_id,
-            )
+    bad = add_id_token_claims(raw, correlation_id=telemetry.correlation_id)
+    if bad is not None:
+        return bad
     event = token_event(
         client_id=ctx.client_id,
         scopes=event_scopes(raw, decorated),

@@ -18,9 +18,9 @@ from urllib.parse import urlsplit, urlunsplit
 import anyio
 
 from .._cache.schema import CredentialType, compute_ext_cache_key
-from .._errors import MsalServiceError, MsalTransportError, error_result
+from .._errors import MsalServiceError, MsalTransportError
 from .._oauth2.claims import merge_capabilities, merge_claims
-from .._oauth2.oidc import decode_id_token
+from .._oauth2.oidc import add_id_token_claims
 from .._oauth2.requests import build_token_request
 from .._oauth2.responses import cache_hit_result, clean_result
 from .._oauth2.scopes import decorate_scopes
@@ -401,13 +401,9 @@ async def _commit(
 ) -> Result:
     """Store a refresh response in one synchronous step: tokens added, the RT updated in place."""
     now = ctx.clock()
-    if isinstance(raw.get("id_token"), str):
-        try:
-            raw["id_token_claims"] = decode_id_token(raw["id_token"])
-        except ValueError:
-            return error_result(
-                "invalid_response", "The token response has an id_token that is not a JWT."
-            )
+    bad = add_id_token_claims(raw)
+    if bad is not None:
+        return bad
     event = token_event(
         client_id=ctx.client_id,
         scopes=event_scopes(raw, scopes),

@@ -17,9 +17,12 @@ from urllib.parse import urlencode
 from joserfc import jws
 from joserfc.errors import JoseError
 
+from .._errors import error_result
+
 __all__ = [
     "MAX_AGE_SKEW",
     "Prompt",
+    "add_id_token_claims",
     "build_authorize_url",
     "check_id_token",
     "decode_id_token",
@@ -98,6 +101,31 @@ def build_authorize_url(endpoint: str, params: Mapping[str, object]) -> str:
     """
     query = urlencode({k: v for k, v in params.items() if v is not None})
     return f"{endpoint}{'&' if '?' in endpoint else '?'}{query}"
+
+
+def add_id_token_claims(
+    raw: dict[str, Any], *, correlation_id: str | None = None
+) -> dict[str, Any] | None:
+    """Decode a token response's ``id_token`` into ``raw["id_token_claims"]``, as msal does.
+
+    Args:
+        raw: a successful token response; changed in place.
+        correlation_id: for the error.
+
+    Returns:
+        None, or an ``invalid_response`` error dict when the id_token is not a JWT.
+    """
+    if not isinstance(raw.get("id_token"), str):
+        return None
+    try:
+        raw["id_token_claims"] = decode_id_token(raw["id_token"])
+    except ValueError:
+        return error_result(
+            "invalid_response",
+            "The token response has an id_token that is not a JWT.",
+            correlation_id=correlation_id,
+        )
+    return None
 
 
 def decode_id_token(id_token: str) -> dict[str, Any]:
