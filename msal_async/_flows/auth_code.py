@@ -7,7 +7,6 @@ from typing import Any
 
 from .._oauth2.claims import merge_capabilities, merge_claims
 from .._oauth2.oidc import (
-    add_id_token_claims,
     build_authorize_url,
     check_id_token,
     new_state,
@@ -15,10 +14,9 @@ from .._oauth2.oidc import (
     pkce_pair,
 )
 from .._oauth2.requests import build_token_request
-from .._oauth2.responses import clean_result
-from .._oauth2.user_tokens import anchor_from_client_info, event_scopes, token_event
+from .._oauth2.user_tokens import anchor_from_client_info
 from .._telemetry import NON_SILENT
-from .context import AppContext, send_token_request
+from .context import AppContext, obtain_token
 
 __all__ = [
     "API_ID",
@@ -149,31 +147,18 @@ async def redeem_code(
         claims=merge_claims(claims, data.get("client_claims")),
         headers=headers,
     )
-    raw = await send_token_request(ctx, request, telemetry)
-    now = ctx.clock()
-    if "error" in raw:
-        return clean_result(raw, now=now)
-    bad = add_id_token_claims(raw, correlation_id=telemetry.correlation_id)
-    if bad is not None:
-        return bad
-    if "id_token_claims" in raw:
+
+    def check(claims: dict[str, Any], now: float) -> None:
         if hashed_nonce:
-            check_id_token(raw["id_token_claims"], nonce=nonce, max_age=max_age, now=now)
-        elif nonce and raw["id_token_claims"].get("nonce") != nonce:
+            check_id_token(claims, nonce=nonce, max_age=max_age, now=now)
+        elif nonce and claims.get("nonce") != nonce:
             msg = "The nonce in the id token does not match the nonce you provided"
             raise ValueError(msg)
-    event = token_event(
-        client_id=ctx.client_id,
-        scopes=event_scopes(raw, scopes),
-        token_endpoint=endpoint,
-        grant_type=AUTHORIZATION_CODE,
-        response=raw,
-        data=data,
-        environment=ctx.authority.instance,
+
+    _, result = await obtain_token(
+        ctx, request, telemetry, scopes=scopes, data=data, check_id_token=check
     )
-    ctx.cache.add(event, now=now)
-    await ctx.cache_after_change(realm=await ctx.realm())
-    return clean_result(raw, now=now)
+    return result
 
 
 async def redeem_auth_code_flow(

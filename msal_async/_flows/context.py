@@ -10,12 +10,14 @@ from typing import Any
 
 from .._authority import Authority, AuthorityEndpoints
 from .._cache.persistence import PersistedTokenCache, partition_key
+from .._cache.schema import parse_account
 from .._cache.token_cache import TokenCache
 from .._credentials import ClientCredential
 from .._discovery import Discovery
 from .._oauth2.oidc import add_id_token_claims
 from .._oauth2.requests import TokenRequest
 from .._oauth2.responses import clean_result, parse_token_response
+from .._oauth2.user_tokens import event_scopes, token_event
 from .._singleflight import SingleFlight
 from .._telemetry import TelemetryBuffer, TelemetryContext
 from .._transport import Transport
@@ -130,12 +132,16 @@ async def obtain_token(
     scopes: Sequence[str],
     data: Mapping[str, Any] | None = None,
     event_extra: Mapping[str, Any] | None = None,
+    check_id_token: Callable[[dict[str, Any], float], None] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Send a token request, add a success to the cache, and build msal's result.
+    """Send a token request, commit a success to the cache (and its store), build the result.
 
-    ``request.form`` must already hold the credential fields. ``data`` is what shapes the
-    cache entry (msal's ``data=``: ``key_id``, ``fmi_path``...); ``event_extra`` adds cache
-    event fields such as ``skip_account_creation`` or ``username``.
+    The one send-parse-commit step of every user-token grant. ``request.form`` must already
+    hold the credential fields. The cache event records the response's ``scope`` when it has
+    one, else ``scopes`` (msal's rule); ``data`` shapes the entry (msal's ``data=``:
+    ``key_id``, ``fmi_path``...); ``event_extra`` adds event fields such as
+    ``skip_account_creation`` or ``username``; ``check_id_token(claims, now)`` may raise
+    before anything is cached (the auth code flow's nonce and max_age checks).
 
     Returns:
         ``(raw, result)``: the raw response (``refresh_in`` kept, ``id_token_claims`` added)
@@ -146,22 +152,26 @@ async def obtain_token(
     """
     raw = await send_token_request(ctx, request, telemetry)
     now = ctx.clock()
-    if "error" not in raw:
-        bad = add_id_token_claims(raw, correlation_id=telemetry.correlation_id)
-        if bad is not None:
-            return bad, dict(bad)
-        event: dict[str, Any] = {
-            "client_id": ctx.client_id,
-            "scope": list(scopes),
-            "token_endpoint": request.url,
-            "grant_type": request.form.get("grant_type"),
-            "response": raw,
-            "params": {},
-            "data": dict(data or {}),
-            "environment": ctx.authority.instance,
-        }
-        event.update(event_extra or {})
-        ctx.cache.add(event, now=now)
+    if "error" in raw:
+        return raw, clean_result(raw, now=now)
+    bad = add_id_token_claims(raw, correlation_id=telemetry.correlation_id)
+    if bad is not None:
+        return bad, dict(bad)
+    if check_id_token is not None and "id_token_claims" in raw:
+        check_id_token(raw["id_token_claims"], now)
+    event = token_event(
+        client_id=ctx.client_id,
+        scopes=event_scopes(raw, scopes),
+        token_endpoint=request.url,
+        grant_type=request.form.get("grant_type", ""),
+        response=raw,
+        data=data or {},
+        environment=ctx.authority.instance,
+        **(event_extra or {}),
+    )
+    ctx.cache.add(event, now=now)
+    _, home_account_id = parse_account(raw, raw.get("id_token_claims") or {})
+    await ctx.cache_after_change(realm=await ctx.realm(), home_account_id=home_account_id)
     return raw, clean_result(raw, now=now)
 
 

@@ -16,7 +16,6 @@ from typing import Any
 
 import anyio
 
-from .._cache.schema import parse_account
 from .._errors import error_result
 from .._oauth2.claims import merge_capabilities
 from .._oauth2.requests import build_token_request
@@ -274,9 +273,6 @@ async def acquire_token_by_device_flow(
             flow["interval"] = int(flow.get("interval", DEFAULT_INTERVAL)) + SLOW_DOWN_STEP
         flow["latest_attempt_at"] = now
         if "error" not in raw:
-            _, home_account_id = parse_account(raw, raw.get("id_token_claims") or {})
-            realm = await ctx.realm()
-            await ctx.cache_after_change(realm=realm, home_account_id=home_account_id)
             return result
         if raw["error"] not in _RETRIABLE:
             return result

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .._cache.schema import parse_account
 from .._oauth2.claims import merge_capabilities, merge_claims
 from .._oauth2.requests import build_token_request
 from .context import AppContext, obtain_token
@@ -69,8 +68,5 @@ async def acquire_token_on_behalf_of(
         claims=claims,
     )
     telemetry = ctx.telemetry.context(API_ID, refresh_reason=0)
-    raw, result = await obtain_token(ctx, request, telemetry, scopes=scopes, data=fields)
-    if "error" not in raw:
-        _, home_account_id = parse_account(raw, raw.get("id_token_claims") or {})
-        await ctx.cache_after_change(realm=await ctx.realm(), home_account_id=home_account_id)
+    _, result = await obtain_token(ctx, request, telemetry, scopes=scopes, data=fields)
     return result

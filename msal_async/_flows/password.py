@@ -14,7 +14,6 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from .._cache.schema import parse_account
 from .._errors import error_result
 from .._oauth2 import wstrust
 from .._oauth2.claims import merge_capabilities
@@ -250,7 +249,7 @@ async def _commit(
     form = dict(request.form)
     form.update(await ctx.credential_fields(request.url))
     request = TokenRequest(request.url, form, dict(request.headers))
-    raw, result = await obtain_token(
+    _, result = await obtain_token(
         ctx,
         request,
         telemetry,
@@ -258,7 +257,4 @@ async def _commit(
         data=data,
         event_extra={"username": username},  # the account's name when the IDT has none
     )
-    if "error" not in raw:
-        _, home_account_id = parse_account(raw, raw.get("id_token_claims") or {})
-        await ctx.cache_after_change(realm=await ctx.realm(), home_account_id=home_account_id)
     return result

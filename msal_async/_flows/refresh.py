@@ -6,12 +6,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from .._oauth2.claims import merge_capabilities, merge_claims
-from .._oauth2.oidc import add_id_token_claims
 from .._oauth2.requests import build_token_request
-from .._oauth2.responses import clean_result
-from .._oauth2.user_tokens import REFRESH_TOKEN, event_scopes, token_event
+from .._oauth2.user_tokens import REFRESH_TOKEN
 from .._telemetry import FORCE_REFRESH
-from .context import AppContext, send_token_request
+from .context import AppContext, obtain_token
 
 __all__ = ["API_ID", "acquire_token_by_refresh_token"]
 
@@ -54,22 +52,5 @@ async def acquire_token_by_refresh_token(
         fields={**data, REFRESH_TOKEN: refresh_token},
         claims=claims,
     )
-    raw = await send_token_request(ctx, request, telemetry)
-    now = ctx.clock()
-    if "error" in raw:
-        return clean_result(raw, now=now)
-    bad = add_id_token_claims(raw, correlation_id=telemetry.correlation_id)
-    if bad is not None:
-        return bad
-    event = token_event(
-        client_id=ctx.client_id,
-        scopes=event_scopes(raw, decorated),
-        token_endpoint=endpoint,
-        grant_type=REFRESH_TOKEN,
-        response=raw,
-        data=data,
-        environment=ctx.authority.instance,
-    )
-    ctx.cache.add(event, now=now)
-    await ctx.cache_after_change(realm=await ctx.realm())
-    return clean_result(raw, now=now)
+    _, result = await obtain_token(ctx, request, telemetry, scopes=decorated, data=data)
+    return result
