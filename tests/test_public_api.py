@@ -26,6 +26,7 @@ PAIRS = [
     ("ConfidentialClientApplication", "acquire_token_for_client"),
     ("ConfidentialClientApplication", "remove_tokens_for_client"),
     ("ConfidentialClientApplication", "acquire_token_on_behalf_of"),
+    ("ConfidentialClientApplication", "acquire_token_by_user_federated_identity_credential"),
     ("ManagedIdentityClient", "__init__"),
     ("ManagedIdentityClient", "acquire_token_for_client"),
     ("SystemAssignedManagedIdentity", "__init__"),

@@ -6,7 +6,7 @@ import warnings
 from typing import Any
 
 from .._credentials import ClientCredential
-from .._flows import client_credentials, on_behalf_of
+from .._flows import client_credentials, on_behalf_of, user_fic
 from .._oauth2.claims import parse_claims
 from .._oauth2.scopes import decorate_scopes, validate_scopes
 from .._region import region_detector
@@ -196,6 +196,64 @@ class ConfidentialClientApplication(ClientApplication):
         _stash_client_claims(forwarded_client_claims, data)
         return await on_behalf_of.acquire_token_on_behalf_of(
             self._ctx, user_assertion, decorated, claims_challenge=claims_challenge, data=data
+        )
+
+    async def acquire_token_by_user_federated_identity_credential(
+        self,
+        scopes: list[str],
+        assertion: str,
+        username: str | None = None,
+        user_object_id: str | None = None,
+        claims_challenge: str | None = None,
+        forwarded_client_claims: str | None = None,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        """Acquire a user-scoped token with the ``user_fic`` grant (agent identities).
+
+        Exchanges a federated identity credential (typically an agent instance token) for a
+        token of the named user; always asks the authority, and caches the result under the
+        user's account (``account_source`` ``user_fic``), as msal does.
+
+        Args:
+            scopes: the downstream scopes (``openid profile offline_access`` are added).
+            assertion: the federated identity credential.
+            username: the user's UPN; exactly one of ``username`` and ``user_object_id``.
+            user_object_id: the user's object id.
+            claims_challenge: a claims JSON from a resource's 401.
+            forwarded_client_claims: a claims JSON string merged into ``claims``.
+            data: extra form fields for the token request (msal's ``data=``).
+
+        Returns:
+            msal's result dict, or an error dict with ``error``, ``error_description`` and
+            ``correlation_id``.
+
+        Raises:
+            ValueError: no assertion, or not exactly one of ``username`` and
+                ``user_object_id`` (msal's messages), or bad scopes or claims.
+            MsalTransportError: the authority could not be reached.
+        """
+        if not assertion:
+            msg = "assertion is required and must be non-empty"
+            raise ValueError(msg)
+        if not username and not user_object_id:
+            msg = "Either username or user_object_id must be provided"
+            raise ValueError(msg)
+        if username and user_object_id:
+            msg = "username and user_object_id are mutually exclusive"
+            raise ValueError(msg)
+        data = _pop_data(kwargs, "acquire_token_by_user_federated_identity_credential")
+        decorated = decorate_scopes(scopes, self._exclude_scopes)
+        if claims_challenge is not None:
+            parse_claims(claims_challenge)
+        _stash_client_claims(forwarded_client_claims, data)
+        return await user_fic.acquire_token_by_user_fic(
+            self._ctx,
+            decorated,
+            assertion,
+            username=username,
+            user_object_id=user_object_id,
+            claims_challenge=claims_challenge,
+            data=data,
         )
 
     async def remove_tokens_for_client(self) -> None:

@@ -42,6 +42,7 @@ from ._issuer import TokenIssuer
 from ._obo import JWT_BEARER, on_behalf_of
 from ._password import PASSWORD_GRANTS, user_realm_endpoint
 from ._tokens import SigningKey
+from ._user_fic import USER_FIC, user_fic_grant
 from ._user_grants import USER_GRANTS
 from ._users import UserTokensMixin
 
@@ -141,6 +142,7 @@ class AuthorityEmulator(TokenIssuer, SignInUsersMixin, UserTokensMixin):
         #: Grant handlers by ``grant_type``; see :meth:`add_grant`.
         self.grants: dict[str, GrantHandler] = dict(DEFAULT_GRANTS)
         self.grants.setdefault(JWT_BEARER, on_behalf_of)
+        self.grants.setdefault(USER_FIC, user_fic_grant)
         #: Reject a client assertion whose ``jti`` was already accepted (OIDC Core section 9).
         self.reject_replayed_assertions = True
         #: The VM region IMDS reports at ``/metadata/instance/compute``; None answers 404.

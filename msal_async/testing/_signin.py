@@ -80,6 +80,15 @@ class UserDirectory:
         with self._lock:
             return self._users.get(username.lower())
 
+    def all(self) -> list[PasswordUser]:
+        """Every user.
+
+        Returns:
+            The records, in the order they were added.
+        """
+        with self._lock:
+            return list(self._users.values())
+
     def is_federated_domain(self, domain: str) -> bool:
         """Whether users of ``domain`` sign in through a federation server.
 
