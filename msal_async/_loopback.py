@@ -10,16 +10,21 @@ from __future__ import annotations
 
 import html
 import logging
+import sys
 from collections import defaultdict
 from dataclasses import dataclass
 from string import Template
 from types import TracebackType
 from typing import cast
+
+if sys.version_info >= (3, 11):
+    from typing import Self
+else:  # typing_extensions comes with anyio on Python < 3.13
+    from typing_extensions import Self
 from urllib.parse import parse_qs, urlsplit
 
 import anyio
 import anyio.abc
-from typing_extensions import Self
 
 __all__ = ["ERROR_TEMPLATE", "SUCCESS_TEMPLATE", "LoopbackListener", "respond"]
 

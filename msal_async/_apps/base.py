@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import logging
+import sys
 import warnings
 from types import TracebackType
 from typing import Any
 
+if sys.version_info >= (3, 11):
+    from typing import Self
+else:  # typing_extensions comes with anyio on Python < 3.13
+    from typing_extensions import Self
+
 import httpx
-from typing_extensions import Self
 
 from .._authority import Authority, AuthorityBuilder
 from .._cache.token_cache import TokenCache

@@ -11,9 +11,13 @@ from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, ClassVar
 
+if sys.version_info >= (3, 11):
+    from typing import Self
+else:  # typing_extensions comes with anyio on Python < 3.13
+    from typing_extensions import Self
+
 import anyio
 import httpx
-from typing_extensions import Self
 
 from .._cache.token_cache import TokenCache
 from .._errors import ManagedIdentityError
