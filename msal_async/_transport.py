@@ -283,8 +283,13 @@ class Transport:
         params: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
         cache: bool = True,
+        hold: bool = False,
     ) -> HttpResponse:
         """Send a GET; a 2xx answer is kept in ``http_cache`` for 24 h when ``cache``.
+
+        With ``hold`` (managed identity endpoints, as msal), a 429, a 5xx or any answer with
+        ``Retry-After`` is replayed to identical GETs for Retry-After seconds (else the
+        default hold) instead of asking again.
 
         Returns:
             The (possibly cached) response.
@@ -293,8 +298,9 @@ class Transport:
             MsalTransportError: the request could not be completed.
         """
         key = _throttle.get_key(url, params)
-        if cache:
-            cached = self._store.get(key, time.time())
+        hold_key = key.removesuffix(" 2xx") + " 429/5xx/Retry-After"
+        if cache or hold:
+            cached = self._store.get(hold_key if hold else key, time.time())
             if cached is not None:
                 return cached
         request = self._get_client().build_request(
@@ -303,6 +309,12 @@ class Transport:
         response = await self._send_with_retry(request, retries=1)
         if cache and 200 <= response.status_code < 300 and not response.too_large:
             self._store.put(key, response, _throttle.GET_CACHE_SECONDS, time.time())
+        if hold:
+            seconds = _throttle.hold_seconds(
+                response.status_code, response.headers, self._default_hold
+            )
+            if seconds:
+                self._store.put(hold_key, response, seconds, time.time())
         return response
 
     async def post(

@@ -19,6 +19,7 @@ else:  # typing_extensions comes with anyio on Python < 3.13
 import anyio
 import httpx
 
+from .._apps import options
 from .._cache.token_cache import TokenCache
 from .._errors import ManagedIdentityError
 from .._singleflight import SingleFlight
@@ -57,7 +58,8 @@ class ManagedIdentityClient:
             ``UserAssignedManagedIdentity(...)`` or a dict of the same shape.
         http_client: an ``httpx.AsyncClient`` (required, as in msal).
         token_cache: a ``TokenCache``; a new in-memory one when None.
-        http_cache: accepted for msal compatibility (errors are not held here).
+        http_cache: a dict-like object holding 429/5xx answers for their Retry-After (else
+            5 s), so identical requests are not repeated meanwhile (msal's MI throttling).
         client_capabilities: e.g. ``["CP1"]``; sent as ``xms_cc`` to Service Fabric only.
 
     Raises:
@@ -88,7 +90,8 @@ class ManagedIdentityClient:
             msg = f"token_cache must be a msal_async.TokenCache, got {type(token_cache).__name__}"
             raise TypeError(msg)
         self._http_client = http_client
-        self._transport = _BareTransport(http_client=http_client)
+        self._http_cache = options.check_http_cache(http_cache)
+        self._transport = _BareTransport(http_client=http_client, http_cache=self._http_cache)
         self._pinned: dict[str, _BareTransport] = {}
         self._pinned_clients: list[httpx.AsyncClient] = []
         self._token_cache = token_cache if token_cache is not None else TokenCache()
@@ -223,7 +226,11 @@ class ManagedIdentityClient:
                 request.pinned_thumbprint
             )
         return await transport.get(
-            request.url, params=request.params, headers={**request.headers, **headers}, cache=False
+            request.url,
+            params=request.params,
+            headers={**request.headers, **headers},
+            cache=False,
+            hold=True,
         )
 
     def _pin(self, thumbprint: str) -> _BareTransport:
@@ -231,7 +238,9 @@ class ManagedIdentityClient:
             transport=PinnedTransport(thumbprint), timeout=self._http_client.timeout
         )
         self._pinned_clients.append(client)
-        self._pinned[thumbprint] = pinned = _BareTransport(http_client=client)
+        self._pinned[thumbprint] = pinned = _BareTransport(
+            http_client=client, http_cache=self._http_cache
+        )
         return pinned
 
     async def _answer_arc_challenge(
