@@ -143,7 +143,11 @@ class ConfidentialClientApplication(ClientApplication):
     async def _remember_hot_key(self, scopes: object, scope_list: list[str]) -> None:
         # Only plain list/tuple calls are hot (their tuple is the slot); a tenant that warns
         # must warn on every call, so it stays on the full path.
-        if type(scopes) not in (list, tuple) or self.authority.tenant.lower() in _COMMON_TENANTS:
+        if (
+            not self._hot.enabled
+            or type(scopes) not in (list, tuple)
+            or self.authority.tenant.lower() in _COMMON_TENANTS
+        ):
             return
         key = self.token_cache.exact_access_token_key(
             client_id=self.client_id,

@@ -42,6 +42,7 @@ class AppContext:
     exclude_scopes: list[str] = field(default_factory=list)
     clock: Callable[[], float] = time.time
     flights: SingleFlight[dict[str, Any]] = field(default_factory=SingleFlight)
+    _realm: str | None = field(default=None, init=False, repr=False)
 
     async def endpoints(self) -> AuthorityEndpoints:
         """Resolve the authority's endpoints (lazily, once, shared by concurrent callers)."""
@@ -49,10 +50,13 @@ class AppContext:
 
     async def realm(self) -> str:
         """The cache realm: known without network when the tenant says it, else discovered."""
+        known = self._realm
+        if known is not None:
+            return known
         hint = self.authority.realm_hint
-        if hint is not None:
-            return hint
-        return (await self.endpoints()).tenant
+        realm = hint if hint is not None else (await self.endpoints()).tenant
+        self._realm = realm  # the authority never changes, and discovery is memoised anyway
+        return realm
 
     async def credential_fields(self, token_endpoint: str) -> dict[str, str]:
         """The client credential's form fields for one request (none for public clients)."""
