@@ -46,3 +46,27 @@ async def test_auth_code_pkce_silent_and_refresh(oidc_provider: OidcProvider) ->
         again = await app.acquire_token_silent_with_error(SCOPES, account, force_refresh=True)
         assert again is not None
         assert "access_token" in again, again  # the rotated RT was stored in place
+
+
+async def test_device_flow_with_a_provider_that_sends_no_message_or_interval(
+    oidc_provider: OidcProvider,
+) -> None:
+    async with PublicClientApplication(
+        PUBLIC_CLIENT_ID, oidc_authority=oidc_provider.issuer, verify=oidc_provider.ca_file
+    ) as app:
+        flow = await app.initiate_device_flow(SCOPES)
+        assert "user_code" in flow, flow
+        assert flow["interval"] == 5  # msal's default when the provider sends none
+        assert flow["user_code"] in flow["message"]  # synthesized, as Entra words it
+        assert flow["verification_uri"] in flow["message"]
+        # The user signs in on another device before the app's first poll: no waiting.
+        await anyio.to_thread.run_sync(
+            lambda: oidc_provider.confirm_device_code(flow["user_code"], username="dave")
+        )
+        result = await app.acquire_token_by_device_flow(flow)
+        assert "access_token" in result, result
+        assert result["id_token_claims"]["sub"] == "dave"
+        [account] = await app.get_accounts()
+        cached = await app.acquire_token_silent(SCOPES, account)
+        assert cached is not None
+        assert cached["access_token"] == result["access_token"]
