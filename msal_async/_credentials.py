@@ -81,11 +81,13 @@ class CredentialOptions:
         client_claims: extra claims for signed assertions (may override the standard ones).
         is_adfs: the authority is AD FS, which only takes RS256 with a SHA-1 ``x5t``.
         clock: seconds since the epoch, for ``iat`` and ``exp``.
+        read_file: reads a PFX file's bytes (the app's reader runs off the event loop).
     """
 
     client_claims: Mapping[str, Any] | None = None
     is_adfs: bool = False
     clock: Callable[[], float] = time.time
+    read_file: Callable[[str], Awaitable[bytes]] | None = None
 
 
 @dataclass(frozen=True)
@@ -398,19 +400,29 @@ def _parse_pem(value: Mapping[str, Any], options: CredentialOptions) -> ClientCr
     raise ValueError(msg)
 
 
-def _parse_pfx(value: Mapping[str, Any], options: CredentialOptions) -> ClientCredential:
-    path = value["private_key_pfx_path"]
-    if not isinstance(path, str | Path):
-        msg = "client_credential['private_key_pfx_path'] must be a file path string"
-        raise ValueError(msg)  # noqa: TRY004 (a malformed credential is a ValueError, as in msal)
-    passphrase = value.get("passphrase")
-    password = _bytes(passphrase, "passphrase") if passphrase else None
-    try:
-        # Read once, in the constructor (as msal does), so a bad file fails at the call.
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        msg = f"client_credential['private_key_pfx_path'] cannot be read: {exc.strerror}"
-        raise ValueError(msg) from None
+#: Reads a file's bytes; the app supplies one that runs off the event loop.
+FileReader = Callable[[str], Awaitable[bytes]]
+
+
+async def _no_reader(path: str) -> bytes:
+    msg = "a PFX credential needs parse_client_credential(..., read_file=...) to read its file"
+    raise RuntimeError(msg)
+
+
+def load_pfx(
+    data: bytes,
+    password: bytes | None,
+    public_certificate: object,
+    options: CredentialOptions,
+) -> CertificateCredential:
+    """Build the certificate credential held in a PFX (PKCS#12) file's bytes.
+
+    Returns:
+        The credential (PS256 with ``x5t#S256`` unless AD FS).
+
+    Raises:
+        ValueError: a wrong passphrase, not a PFX, no key or certificate, or not RSA.
+    """
     try:
         key, cert, _ = pkcs12.load_key_and_certificates(data, password)
     except ValueError:
@@ -425,7 +437,6 @@ def _parse_pfx(value: Mapping[str, Any], options: CredentialOptions) -> ClientCr
     if not isinstance(key, rsa.RSAPrivateKey):
         msg = f"client_credential['private_key_pfx_path'] holds a {type(key).__name__}, not RSA"
         raise ValueError(msg)  # noqa: TRY004 (a malformed credential is a ValueError, as in msal)
-    public_certificate = value.get("public_certificate")
     x5c: list[str] | None = None
     if public_certificate is True:
         x5c = [_x5c(cert)]
@@ -438,6 +449,71 @@ def _parse_pfx(value: Mapping[str, Any], options: CredentialOptions) -> ClientCr
         sha256=hashlib.sha256(der).digest(),
         x5c=x5c,
         options=options,
+    )
+
+
+@dataclass
+class PfxCredential:
+    """A certificate in a PFX file, read on first use (constructors do no I/O).
+
+    The file is read once through ``read_file`` (the app's reader runs in a worker thread),
+    then every request signs a fresh assertion as :class:`CertificateCredential` does. A bad
+    file or passphrase raises ValueError naming ``private_key_pfx_path`` at that first use.
+    """
+
+    path: str
+    password: bytes | None = field(repr=False)
+    public_certificate: object = field(repr=False)
+    options: CredentialOptions = field(repr=False)
+    read_file: FileReader = field(repr=False, default=_no_reader)
+    kind: str = "pfx"
+    _loaded: CertificateCredential | None = field(default=None, init=False, repr=False)
+
+    async def loaded(self) -> CertificateCredential:
+        """The certificate credential, reading the file the first time.
+
+        Returns:
+            The credential.
+
+        Raises:
+            ValueError: the file cannot be read, or is not a PFX this passphrase opens.
+        """
+        if self._loaded is None:
+            try:
+                data = await self.read_file(self.path)
+            except OSError as exc:
+                msg = f"client_credential['private_key_pfx_path'] cannot be read: {exc.strerror}"
+                raise ValueError(msg) from None
+            self._loaded = load_pfx(data, self.password, self.public_certificate, self.options)
+        return self._loaded
+
+    async def form_fields(
+        self, *, client_id: str, token_endpoint: str, fmi_path: str | None = None
+    ) -> dict[str, str]:
+        """Return a freshly signed ``client_assertion`` and its type.
+
+        Returns:
+            The form fields.
+        """
+        credential = await self.loaded()
+        return await credential.form_fields(
+            client_id=client_id, token_endpoint=token_endpoint, fmi_path=fmi_path
+        )
+
+
+def _parse_pfx(value: Mapping[str, Any], options: CredentialOptions) -> ClientCredential:
+    path = value["private_key_pfx_path"]
+    if not isinstance(path, str | Path):
+        msg = "client_credential['private_key_pfx_path'] must be a file path string"
+        raise ValueError(msg)  # noqa: TRY004 (a malformed credential is a ValueError, as in msal)
+    passphrase = value.get("passphrase")
+    password = _bytes(passphrase, "passphrase") if passphrase else None
+    return PfxCredential(
+        str(path),
+        password,
+        value.get("public_certificate"),
+        options,
+        read_file=options.read_file or _no_reader,
     )
 
 
@@ -480,6 +556,7 @@ def parse_client_credential(
     client_claims: Mapping[str, Any] | None = None,
     is_adfs: bool = False,
     clock: Callable[[], float] = time.time,
+    read_file: Callable[[str], Awaitable[bytes]] | None = None,
 ) -> ClientCredential | None:
     """Validate ``client_credential`` and build the matching credential.
 
@@ -488,6 +565,7 @@ def parse_client_credential(
         client_claims: extra claims for signed assertions.
         is_adfs: the authority is AD FS (forces RS256 with the SHA-1 thumbprint).
         clock: seconds since the epoch, for assertion ``iat``/``exp``.
+        read_file: reads a PFX file when it is first used (no I/O here).
 
     Returns:
         The credential, or None when ``value`` is None.
@@ -505,7 +583,9 @@ def parse_client_credential(
             raise ValueError(msg)
         return ClientSecret(value)
     if isinstance(value, Mapping):
-        options = CredentialOptions(client_claims=client_claims, is_adfs=is_adfs, clock=clock)
+        options = CredentialOptions(
+            client_claims=client_claims, is_adfs=is_adfs, clock=clock, read_file=read_file
+        )
         for key, parser in DICT_CREDENTIALS.items():
             if value.get(key):  # .get(): an empty value (from an empty env var) is ignored
                 return parser(value, options)

@@ -13,6 +13,7 @@ if sys.version_info >= (3, 11):
 else:  # typing_extensions comes with anyio on Python < 3.13
     from typing_extensions import Self
 
+import anyio
 import httpx
 
 from .._authority import Authority, AuthorityBuilder
@@ -175,7 +176,10 @@ class ClientApplication(UserTokenMethods):
         self, client_credential: object, *, client_claims: dict[str, Any] | None
     ) -> ClientCredential | None:
         return parse_client_credential(
-            client_credential, client_claims=client_claims, is_adfs=self.authority.is_adfs
+            client_credential,
+            client_claims=client_claims,
+            is_adfs=self.authority.is_adfs,
+            read_file=_read_file,
         )
 
     def _check_broker(self, requested: bool) -> None:
@@ -278,3 +282,8 @@ class ClientApplication(UserTokenMethods):
             claims_challenge=claims_challenge,
             data=data,
         )
+
+
+async def _read_file(path: str) -> bytes:
+    """Read a credential file (a PFX) in a worker thread: the event loop never blocks on disk."""
+    return await anyio.Path(path).read_bytes()

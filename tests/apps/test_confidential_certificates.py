@@ -156,3 +156,23 @@ async def test_thousand_concurrent_calls_for_fifty_tenants(
     for app in apps:  # cached under the central environment: the next call is a hit
         environments = {at["environment"] for at in app.token_cache.search("AccessToken")}
         assert environments == {"login.microsoftonline.com"}
+
+
+async def test_pfx_is_read_on_first_use_not_in_the_constructor(
+    cert_set: CertSet,
+    cert_emulator: AuthorityEmulator,
+    cert_http: httpx.AsyncClient,
+    tmp_path: Path,
+) -> None:
+    missing = tmp_path / "later.pfx"
+    app = ConfidentialClientApplication(  # no I/O: the file does not exist yet
+        CERT_CLIENT_ID,
+        client_credential={"private_key_pfx_path": str(missing)},
+        authority=AUTHORITY,
+        http_client=cert_http,
+    )
+    with pytest.raises(ValueError, match=r"private_key_pfx_path.*cannot be read"):
+        await app.acquire_token_for_client(["api://x/.default"])
+    await anyio.Path(missing).write_bytes(await anyio.Path(cert_set.pfx_path).read_bytes())
+    result = await app.acquire_token_for_client(["api://x/.default"])
+    assert result["token_source"] == "identity_provider", result

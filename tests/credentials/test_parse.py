@@ -6,6 +6,7 @@ import base64
 import hashlib
 from typing import Any
 
+import anyio
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -18,6 +19,7 @@ from msal_async._credentials import (
     AssertionCredential,
     CertificateCredential,
     ClientSecret,
+    PfxCredential,
     extract_certs,
     parse_client_credential,
 )
@@ -57,6 +59,21 @@ def public_key(certs: CertSet) -> RSAKey:
     return key
 
 
+async def read_file(path: str) -> bytes:
+    """The app's reader: a worker thread, as ClientApplication passes it."""
+    return await anyio.Path(path).read_bytes()
+
+
+def parse(value: object, **kwargs: Any) -> Any:
+    """parse_client_credential as the app calls it (PFX files are read on first use)."""
+    return parse_client_credential(value, read_file=read_file, **kwargs)
+
+
+async def loaded(credential: Any) -> Any:
+    """The signing credential behind a (possibly lazily loaded PFX) credential."""
+    return await credential.loaded() if isinstance(credential, PfxCredential) else credential
+
+
 async def assertion_of(credential: Any) -> str:
     fields = await credential.form_fields(client_id=CLIENT, token_endpoint=ENDPOINT)
     assert fields["client_assertion_type"] == CLIENT_ASSERTION_TYPE
@@ -66,8 +83,8 @@ async def assertion_of(credential: Any) -> str:
 
 @pytest.mark.parametrize("name", list(EXPECTED_HEADERS))
 async def test_certificate_formats_sign_verifiable_assertions(certs: CertSet, name: str) -> None:
-    credential = parse_client_credential(certs.credentials()[name])
-    assert isinstance(credential, CertificateCredential)
+    credential = parse(certs.credentials()[name])
+    assert isinstance(await loaded(credential), CertificateCredential)
     token = await assertion_of(credential)
     decoded = decode(token, public_key(certs))
     expected = EXPECTED_HEADERS[name]
@@ -85,7 +102,7 @@ async def test_certificate_formats_sign_verifiable_assertions(certs: CertSet, na
 
 
 async def test_thumbprint_is_sha1_base64url_with_padding(certs: CertSet) -> None:
-    credential = parse_client_credential(certs.credentials()["pem+thumbprint"])
+    credential = parse(certs.credentials()["pem+thumbprint"])
     token = await assertion_of(credential)
     header = decode(token, public_key(certs)).header
     expected = base64.urlsafe_b64encode(bytes.fromhex(certs.sha1_hex)).decode()
@@ -93,7 +110,7 @@ async def test_thumbprint_is_sha1_base64url_with_padding(certs: CertSet) -> None
 
 
 async def test_every_request_gets_a_fresh_jti(certs: CertSet) -> None:
-    credential = parse_client_credential(certs.credentials()["pfx"])
+    credential = parse(certs.credentials()["pfx"])
     tokens = [await assertion_of(credential) for _ in range(5)]
     jtis = {decode(t, public_key(certs)).claims["jti"] for t in tokens}
     assert len(jtis) == 5
@@ -111,7 +128,7 @@ async def test_client_claims_are_merged_and_may_override(certs: CertSet) -> None
 
 @pytest.mark.parametrize("name", ["pem+certificate", "pfx", "encrypted-pem", "pem+thumbprint"])
 async def test_adfs_forces_rs256_with_sha1(certs: CertSet, name: str) -> None:
-    credential = parse_client_credential(certs.credentials()[name], is_adfs=True)
+    credential = parse(certs.credentials()[name], is_adfs=True)
     header = decode(await assertion_of(credential), public_key(certs)).header
     assert header["alg"] == "RS256"
     assert "x5t" in header
@@ -119,7 +136,7 @@ async def test_adfs_forces_rs256_with_sha1(certs: CertSet, name: str) -> None:
 
 
 async def test_clock_drives_iat_and_exp(certs: CertSet) -> None:
-    credential = parse_client_credential(certs.credentials()["pfx"], clock=lambda: 1_700_000_000.5)
+    credential = parse(certs.credentials()["pfx"], clock=lambda: 1_700_000_000.5)
     claims = decode(await assertion_of(credential), public_key(certs)).claims
     assert claims["iat"] == 1_700_000_000
     assert claims["exp"] == 1_700_000_600
@@ -205,10 +222,18 @@ def test_extract_certs_keeps_every_cert_and_rejects_keys(certs: CertSet) -> None
         extract_certs(certs.key_pem)
 
 
-def test_repr_hides_the_key(certs: CertSet) -> None:
-    credential = parse_client_credential(certs.credentials()["pfx"])
-    assert "***" in repr(credential)
-    assert "BEGIN" not in repr(credential)
+async def test_repr_hides_the_key(certs: CertSet) -> None:
+    for name in ("pfx", "pem+certificate"):
+        credential = await loaded(parse(certs.credentials()[name]))
+        assert "***" in repr(credential)
+        assert "BEGIN" not in repr(credential)
+    assert PASSPHRASE not in repr(parse(certs.credentials()["pfx+passphrase"]))
+
+
+def test_a_pfx_is_not_read_when_the_app_is_built(certs: CertSet) -> None:
+    """Constructors do no I/O: a missing PFX is reported at first use, not at parse."""
+    credential = parse({"private_key_pfx_path": "/nonexistent/x.pfx"})
+    assert isinstance(credential, PfxCredential)
 
 
 def malformed(certs: CertSet) -> list[tuple[str, dict[str, object], str]]:
@@ -277,7 +302,7 @@ def test_malformed_credentials_raise_value_error_naming_the_problem(
 ) -> None:
     [(_, value, message)] = [entry for entry in malformed(certs) if entry[0] == case]
     with pytest.raises(ValueError, match=message) as raised:
-        parse_client_credential(value)
+        anyio.run(assertion_of, parse(value))  # a PFX file is read (and fails) at first use
     assert PASSPHRASE not in str(raised.value)
     assert "BEGIN" not in str(raised.value)
 
@@ -291,4 +316,4 @@ def test_passphrase_on_a_plain_key_is_reported(certs: CertSet) -> None:
 
 def test_empty_client_assertion_falls_through_like_msal(certs: CertSet) -> None:
     value = {"client_assertion": "", **certs.credentials()["pfx"]}
-    assert isinstance(parse_client_credential(value), CertificateCredential)
+    assert isinstance(parse(value), PfxCredential)
