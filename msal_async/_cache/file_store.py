@@ -79,10 +79,22 @@ class FilePersistence(AsyncPersistence):
                 msg = f"{name} must be a positive number of seconds, got {value!r}"
                 raise ValueError(msg)
         self._key = check_key(encryption_key)
-        self.partitioned = text.endswith(os.sep) or os.path.isdir(text)
+        # An existing folder is told from a file on first use, not here: constructors do no I/O.
+        self._partitioned: bool | None = True if text.endswith(os.sep) else None
         self._location = os.path.abspath(text)
         self.lock_timeout = float(lock_timeout)
         self.stale_lock_after = float(stale_lock_after)
+
+    @property
+    def partitioned(self) -> bool:  # type: ignore[override]
+        """Whether the location is a folder of per-partition files (decided on first use).
+
+        Returns:
+            True for a folder (an existing directory, or a location ending with a separator).
+        """
+        if self._partitioned is None:
+            self._partitioned = os.path.isdir(self._location)
+        return self._partitioned
 
     def get_location(self) -> str:
         """The cache file (or folder), as msal-extensions' ``get_location``.
