@@ -14,7 +14,6 @@ development machine), small next to the network round trip it accompanies.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import hashlib
 import inspect
@@ -27,12 +26,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.hazmat.primitives.serialization import pkcs12
 from joserfc import jwt
 from joserfc.jwk import RSAKey
+
+from ._certificates import (
+    as_bytes,
+    check_pair,
+    extract_certs,
+    load_certificates,
+    load_pem_key,
+    load_pkcs12,
+    x5c_entry,
+    x5t,
+)
 
 __all__ = [
     "ASSERTION_LIFETIME",
@@ -53,9 +61,6 @@ CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 #: Seconds from ``iat`` to ``exp`` of a signed client assertion (msal: 600).
 ASSERTION_LIFETIME = 600
 _DOCS = "https://learn.microsoft.com/python/api/msal/msal.application.confidentialclientapplication"
-_PEM_CERT = re.compile(
-    r"-----BEGIN CERTIFICATE-----(?P<body>[^-]+)-----END CERTIFICATE-----", re.IGNORECASE
-)
 
 
 class ClientCredential(Protocol):
@@ -245,98 +250,12 @@ class AutoRefresher:
         return self._value
 
 
-def extract_certs(public_cert_content: str) -> list[str]:
-    """Return the base64 bodies of the PEM certificates in ``public_cert_content`` (msal's).
-
-    Args:
-        public_cert_content: one or more PEM certificates, or a bare base64 body.
-
-    Returns:
-        One entry per certificate, tags stripped.
-
-    Raises:
-        ValueError: the input looks like a private key.
-    """
-    found = _PEM_CERT.findall(public_cert_content)
-    if found:
-        return [body.strip() for body in found]
-    if "PRIVATE KEY" in public_cert_content:
-        msg = "We expect your public key but detect a private key instead"
-        raise ValueError(msg)
-    return [public_cert_content.strip()]
-
-
-def _bytes(value: object, name: str) -> bytes:
-    if isinstance(value, bytes):
-        return value
-    if isinstance(value, str):
-        return value.encode()
-    msg = f"client_credential[{name!r}] must be a str or bytes, got {type(value).__name__}"
-    raise ValueError(msg)
-
-
-def _x5t(digest: bytes) -> str:
-    # msal keeps the base64 padding of x5t / x5t#S256 (spec 15.7); Entra accepts both forms.
-    return base64.urlsafe_b64encode(digest).decode()
-
-
-def _x5c(cert: x509.Certificate) -> str:
-    # RFC 7515 section 4.1.6: standard base64 of the DER, without msal's inner newlines.
-    return base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()
-
-
 def _rsa(key: object, where: str) -> RSAKey:
     if not isinstance(key, rsa.RSAPrivateKey):
         msg = f"{where} must be an RSA private key, got {type(key).__name__}"
         raise ValueError(msg)  # noqa: TRY004 (a malformed credential is a ValueError, as in msal)
     imported: RSAKey = RSAKey.import_key(key)
     return imported
-
-
-def _load_pem_key(value: Mapping[str, Any]) -> rsa.RSAPrivateKey:
-    pem = _bytes(value["private_key"], "private_key")
-    passphrase = value.get("passphrase")
-    password = _bytes(passphrase, "passphrase") if passphrase else None
-    try:
-        # The key is the app's own credential, not untrusted input: skipping OpenSSL's RSA
-        # consistency check makes loading take 0.02 ms instead of ~50 ms of CPU (measured),
-        # which matters to an app built per tenant; a broken key fails at the server.
-        key = serialization.load_pem_private_key(pem, password, unsafe_skip_rsa_key_validation=True)
-    except TypeError:
-        msg = (
-            "client_credential['private_key'] is encrypted; pass its 'passphrase'"
-            if password is None
-            else "client_credential['passphrase'] was given but 'private_key' is not encrypted"
-        )
-        raise ValueError(msg) from None
-    except ValueError:
-        msg = (
-            "client_credential['private_key'] could not be decrypted: wrong 'passphrase', "
-            "or not a PEM private key"
-            if password
-            else "client_credential['private_key'] is not a PEM private key"
-        )
-        raise ValueError(msg) from None
-    if not isinstance(key, rsa.RSAPrivateKey):
-        msg = f"client_credential['private_key'] must be an RSA key, got {type(key).__name__}"
-        raise ValueError(msg)  # noqa: TRY004 (a malformed credential is a ValueError, as in msal)
-    return key
-
-
-def _load_certificates(value: object) -> list[x509.Certificate]:
-    try:
-        certs = x509.load_pem_x509_certificates(_bytes(value, "public_certificate"))
-    except ValueError:
-        msg = "client_credential['public_certificate'] is not a PEM X.509 certificate"
-        raise ValueError(msg) from None
-    return certs
-
-
-def _check_pair(key: rsa.RSAPrivateKey, cert: x509.Certificate, where: str) -> None:
-    spki = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    if cert.public_key().public_bytes(*spki) != key.public_key().public_bytes(*spki):
-        msg = f"{where}: the certificate does not belong to the private key"
-        raise ValueError(msg)
 
 
 def _certificate(
@@ -350,9 +269,9 @@ def _certificate(
     """Pick the algorithm as msal does: PS256 with SHA-256 unless AD FS, else RS256/SHA-1."""
     header: dict[str, Any] = {"typ": "JWT"}
     if sha256 is not None and not options.is_adfs:
-        header.update({"alg": "PS256", "x5t#S256": _x5t(sha256)})
+        header.update({"alg": "PS256", "x5t#S256": x5t(sha256)})
     elif sha1 is not None:
-        header.update({"alg": "RS256", "x5t": _x5t(sha1)})
+        header.update({"alg": "RS256", "x5t": x5t(sha1)})
     else:
         msg = "You shall provide a thumbprint in SHA1 (AD FS needs client_credential['thumbprint'])"
         raise ValueError(msg)
@@ -367,7 +286,7 @@ def _certificate(
 
 
 def _parse_pem(value: Mapping[str, Any], options: CredentialOptions) -> ClientCredential:
-    key = _load_pem_key(value)
+    key = load_pem_key(value)
     thumbprint, public_certificate = value.get("thumbprint"), value.get("public_certificate")
     x5c: list[str] | None = None
     if thumbprint:
@@ -378,19 +297,19 @@ def _parse_pem(value: Mapping[str, Any], options: CredentialOptions) -> ClientCr
             )
             raise ValueError(msg)
         if isinstance(public_certificate, str | bytes) and public_certificate:
-            x5c = extract_certs(_bytes(public_certificate, "public_certificate").decode())
+            x5c = extract_certs(as_bytes(public_certificate, "public_certificate").decode())
         return _certificate(
             key, sha1=binascii.a2b_hex(thumbprint), sha256=None, x5c=x5c, options=options
         )
     if isinstance(public_certificate, str | bytes) and public_certificate:
-        leaf = _load_certificates(public_certificate)[0]
-        _check_pair(key, leaf, "client_credential['public_certificate']")
+        leaf = load_certificates(public_certificate)[0]
+        check_pair(key, leaf, "client_credential['public_certificate']")
         der = leaf.public_bytes(serialization.Encoding.DER)
         return _certificate(
             key,
             sha1=hashlib.sha1(der).digest(),  # noqa: S324 - x5t is SHA-1 by definition (RFC 7515)
             sha256=hashlib.sha256(der).digest(),
-            x5c=[_x5c(leaf)],
+            x5c=[x5c_entry(leaf)],
             options=options,
         )
     msg = (
@@ -423,23 +342,10 @@ def load_pfx(
     Raises:
         ValueError: a wrong passphrase, not a PFX, no key or certificate, or not RSA.
     """
-    try:
-        key, cert, _ = pkcs12.load_key_and_certificates(data, password)
-    except ValueError:
-        msg = (
-            "client_credential['private_key_pfx_path'] could not be loaded: wrong "
-            "'passphrase', or not a PFX (PKCS#12) file"
-        )
-        raise ValueError(msg) from None
-    if key is None or cert is None:
-        msg = "client_credential['private_key_pfx_path']: the PFX must hold a private key and cert"
-        raise ValueError(msg)
-    if not isinstance(key, rsa.RSAPrivateKey):
-        msg = f"client_credential['private_key_pfx_path'] holds a {type(key).__name__}, not RSA"
-        raise ValueError(msg)  # noqa: TRY004 (a malformed credential is a ValueError, as in msal)
+    key, cert = load_pkcs12(data, password)
     x5c: list[str] | None = None
     if public_certificate is True:
-        x5c = [_x5c(cert)]
+        x5c = [x5c_entry(cert)]
     elif isinstance(public_certificate, str) and public_certificate:
         x5c = extract_certs(public_certificate)
     der = cert.public_bytes(serialization.Encoding.DER)
@@ -507,7 +413,7 @@ def _parse_pfx(value: Mapping[str, Any], options: CredentialOptions) -> ClientCr
         msg = "client_credential['private_key_pfx_path'] must be a file path string"
         raise ValueError(msg)  # noqa: TRY004 (a malformed credential is a ValueError, as in msal)
     passphrase = value.get("passphrase")
-    password = _bytes(passphrase, "passphrase") if passphrase else None
+    password = as_bytes(passphrase, "passphrase") if passphrase else None
     return PfxCredential(
         str(path),
         password,

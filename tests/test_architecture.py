@@ -18,6 +18,7 @@ LAYERS: dict[str, int] = {
     "_authority": 1,
     "_auth_scheme": 1,
     "_credentials": 1,
+    "_certificates": 1,
     "_throttle": 1,
     "_telemetry": 1,
     "_cache.schema": 1,
