@@ -45,8 +45,22 @@ class SingleFlight(Generic[T]):
         """Return whether a call for ``key`` is in flight."""
         return key in self._flights
 
-    async def run(self, key: Hashable, call: Callable[[], Awaitable[T]]) -> T:
+    async def run(
+        self,
+        key: Hashable,
+        call: Callable[[], Awaitable[T]],
+        *,
+        spawn: Callable[[Callable[[], Awaitable[None]]], None] | None = None,
+    ) -> T:
         """Await ``call()`` once for all concurrent callers with the same ``key``.
+
+        Args:
+            key: what identifies the call.
+            call: the call, awaited once.
+            spawn: starts a task in a task group that outlives the callers (the app's, inside
+                ``async with app:``). With it the call runs there and every caller, the first
+                included, only waits: any of them can be cancelled or time out at once. Without
+                it the first caller runs the call shielded (see the module docstring).
 
         Returns:
             The shared result of ``call()``.
@@ -59,6 +73,9 @@ class SingleFlight(Generic[T]):
             leader = flight is None
             if flight is None:
                 flight = self._flights[key] = _Flight()
+        if leader and spawn is not None:
+            spawn(lambda: self._run_detached(key, flight, call))
+            leader = False
         if not leader:
             await flight.done.wait()
             if flight.error is not None:
@@ -79,3 +96,20 @@ class SingleFlight(Generic[T]):
         if flight.error is not None:
             raise flight.error
         return cast(T, flight.value)
+
+    async def _run_detached(
+        self, key: Hashable, flight: _Flight[T], call: Callable[[], Awaitable[T]]
+    ) -> None:
+        try:
+            flight.value = await call()
+        except anyio.get_cancelled_exc_class():
+            # The app's task group is closing; waiters get an error of their own, never this
+            # task's cancellation.
+            flight.error = RuntimeError("the application was closed while this request ran")
+            raise
+        except Exception as exc:  # noqa: BLE001 (re-raised in every waiter)
+            flight.error = exc
+        finally:
+            with self._lock:
+                self._flights.pop(key, None)
+            flight.done.set()

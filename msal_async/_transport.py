@@ -49,7 +49,12 @@ CONFIDENTIAL_CLIENT_HOLD = 5.0
 #: (benchmarks/, 200 concurrent fetches); the mounts for proxies keep httpx's defaults.
 DEFAULT_LIMITS = httpx.Limits(max_connections=16, max_keepalive_connections=16)
 
-_RETRYABLE = (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError)
+#: Errors after which the request surely never reached the server: safe to send again. A POST
+#: is retried only on these (an auth code is single-use: re-sending a request the server may
+#: have handled would turn its answer into invalid_grant).
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout)
+#: A GET is idempotent, so a keep-alive connection the server closed under us is retried too.
+_GET_RETRYABLE = (*_NOT_SENT, httpx.RemoteProtocolError)
 
 
 @dataclass(frozen=True)
@@ -181,6 +186,7 @@ class Transport:
             self._headers["x-app-ver"] = app_version
         self._closed = False
         self._limiter: anyio.CapacityLimiter | None = None
+        self._loop: object = None
         self.requests_sent = 0
 
     @property
@@ -192,6 +198,15 @@ class Transport:
         if self._closed:
             msg = "This application was closed (aclose() or `async with` exit); create a new one."
             raise RuntimeError(msg)
+        if self._given_client is None:
+            loop = anyio.lowlevel.current_token().native_token
+            if self._client is not None and loop is not self._loop:
+                # A new event loop (a second asyncio.run(), a test per loop): the old client's
+                # connections belong to a loop that is gone, so start afresh on this one.
+                logger.debug("A new event loop: the app's HTTP client is rebuilt for it")
+                self._client = None
+                self._limiter = None
+            self._loop = loop
         if self._client is None:
             verify = _to_verify(self._verify)
             mounts: dict[str, httpx.AsyncBaseTransport | None] | None = None
@@ -262,10 +277,11 @@ class Transport:
 
     async def _send_with_retry(self, request: httpx.Request, *, retries: int) -> HttpResponse:
         attempt = 0
+        retryable = _GET_RETRYABLE if request.method == "GET" else _NOT_SENT
         while True:
             try:
                 return await self._send(request)
-            except _RETRYABLE as exc:  # noqa: PERF203 (at most two iterations)
+            except retryable as exc:  # noqa: PERF203 (at most two iterations)
                 if attempt >= retries:
                     raise _transport_error(request, exc) from exc
                 attempt += 1
@@ -382,6 +398,9 @@ def _safe_url(request: httpx.Request) -> str:
 
 def _transport_error(request: httpx.Request, exc: httpx.HTTPError) -> MsalTransportError:
     kind = type(exc).__name__
+    # Network errors say what went wrong ("Connection refused"); protocol errors may quote a
+    # header value (a secret: a client secret header, an Arc key), so only their kind is shown.
+    detail = f": {exc}" if isinstance(exc, httpx.ConnectError | httpx.TimeoutException) else ""
     return MsalTransportError(
-        description=f"{request.method} {_safe_url(request)} failed: {kind}: {exc}"
+        description=f"{request.method} {_safe_url(request)} failed: {kind}{detail}"
     )

@@ -205,3 +205,64 @@ async def test_owned_client_bounds_requests_in_flight_to_its_pool() -> None:
         finally:
             await transport.aclose()
     assert 1 < state["most"] <= (DEFAULT_LIMITS.max_connections or 100)
+
+
+async def test_a_post_the_server_may_have_handled_is_not_sent_again() -> None:
+    """An auth code is single-use: a dropped connection after sending must not re-send it."""
+    rec = Recorder(httpx.RemoteProtocolError("Server disconnected without sending a response."))
+    with pytest.raises(MsalTransportError, match="RemoteProtocolError"):
+        await make(rec).post(URL, data={"grant_type": "authorization_code", "code": "c"})
+    assert len(rec.seen) == 1
+
+
+async def test_a_get_is_retried_after_a_dropped_keep_alive_connection() -> None:
+    rec = Recorder(httpx.RemoteProtocolError("Server disconnected."), ok({"issuer": "x"}))
+    assert (await make(rec).get("https://h/doc")).status_code == 200
+    assert len(rec.seen) == 2
+
+
+async def test_protocol_error_text_is_not_echoed() -> None:
+    """h11 quotes an illegal header value, which may be a secret; only the kind is reported."""
+    rec = Recorder(httpx.LocalProtocolError("Illegal header value b'Basic S3CR3T\\n'"))
+    with pytest.raises(MsalTransportError) as info:
+        await make(rec).post(URL, data={"a": "b"})
+    assert "S3CR3T" not in str(info.value)
+
+
+_TWO_LOOPS_SCRIPT = """
+import asyncio, sys
+from msal_async._transport import Transport
+transport = Transport(timeout=10)
+for _ in range(2):
+    response = asyncio.run(transport.post(sys.argv[1] + "/t", data={"a": "b"}))
+    print(response.status_code)
+"""
+
+
+def test_an_app_used_from_two_event_loops_rebuilds_its_client() -> None:
+    """asyncio.run() twice in a script: the second run must not hit the first, dead loop.
+
+    Run as a script in its own process, as users meet it (the first loop's idle connection is
+    left to the garbage collector there, which this test process need not watch).
+    """
+    import subprocess
+    import sys
+
+    from msal_async.testing import serve_in_thread
+
+    async def app(scope: dict[str, object], receive: object, send: object) -> None:
+        if scope["type"] != "http":
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": []})  # type: ignore[operator]
+        await send({"type": "http.response.body", "body": b"{}"})  # type: ignore[operator]
+
+    with serve_in_thread(app) as base_url:
+        done = subprocess.run(
+            [sys.executable, "-c", _TWO_LOOPS_SCRIPT, base_url],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["200", "200"]

@@ -263,7 +263,14 @@ class ConfidentialClientApplication(ClientApplication):
     async def remove_tokens_for_client(self) -> None:
         """Remove the app-only tokens this client acquired with acquire_token_for_client."""
         environments = [self.authority.instance]
+        if self.authority.uses_aliases:  # msal also cleans the authority's aliases
+            environments += await self._ctx.discovery.aliases(
+                self.authority.instance, authority=self.authority
+            )
+        realm = await self._ctx.realm()
+        await self._ctx.cache_before_lookup(realm=realm)
         self.token_cache.remove_app_tokens(client_id=self.client_id, environments=environments)
+        await self._ctx.cache_after_change(realm=realm)  # a persistent store forgets them too
 
 
 def _pop_data(kwargs: dict[str, Any], method: str) -> dict[str, Any]:

@@ -76,8 +76,11 @@ def check_proxies(value: object) -> str | Mapping[str, str] | None:
         k in ("http", "https") and isinstance(v, str) for k, v in value.items()
     ):
         return value
-    msg = "proxies"
-    raise _type_error(msg, 'a proxy URL or {"http": url, "https": url}', value)
+    # Proxy URLs may carry a password: name the shape, never echo the value.
+    keys = sorted(map(str, value)) if isinstance(value, Mapping) else None
+    shown = f"a mapping with keys {keys}" if keys is not None else type(value).__name__
+    msg = f'proxies must be a proxy URL or {{"http": url, "https": url}}, got {shown}'
+    raise TypeError(msg)
 
 
 def check_timeout(value: object) -> Any:

@@ -343,6 +343,16 @@ class TokenCache(PartitionedCacheMixin):
             section = self._cache.get(account) or {}
             return [section[k] for k in index.keys_for(query) if isinstance(section.get(k), dict)]
 
+    def holds(self, credential_type: str, entry: Mapping[str, Any]) -> bool:
+        """Whether an entry with ``entry``'s key is still stored (it may have been removed).
+
+        Returns:
+            True when the key is present.
+        """
+        key = self.key_makers[credential_type](**entry)
+        with self._lock:
+            return isinstance((self._cache.get(credential_type) or {}).get(key), dict)
+
     def exact_access_token_key(
         self,
         *,

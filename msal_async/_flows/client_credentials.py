@@ -145,7 +145,7 @@ async def acquire_token_for_client(
         ctx.telemetry.hit()
         return fallback
     try:
-        result = await ctx.shared(key, fetch)
+        result = await ctx.shared(key, fetch, spawn=spawn)
     except Exception:
         if fallback is None:
             raise

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,11 +80,20 @@ class AppContext:
         if isinstance(self.cache, PersistedTokenCache):
             await self.cache.save(partition_key(self.client_id, realm, home_account_id))
 
-    async def shared(self, key: Hashable, call: Callable[[], Any]) -> dict[str, Any]:
+    async def shared(
+        self,
+        key: Hashable,
+        call: Callable[[], Any],
+        *,
+        spawn: Callable[[Callable[[], Awaitable[None]]], None] | None = None,
+    ) -> dict[str, Any]:
         """Run ``call`` once for all concurrent callers with the same ``key``.
 
-        With a persistent cache whose store locks across machines (Redis), one worker of the
-        fleet runs it and the others pick its token up from the store.
+        With ``spawn`` (the app's task group) the call runs as a task of the app and every
+        caller may be cancelled at once; see :class:`SingleFlight`. With a persistent cache
+        whose store locks across machines (Redis), one worker of the fleet runs it and the
+        others pick its token up from the store (that path runs in the first caller, which
+        carries the partition the lock is taken for).
         """
         cache = self.cache
         if isinstance(cache, PersistedTokenCache) and cache.persistence.supports_locks:
@@ -92,7 +101,7 @@ class AppContext:
                 key, lambda: cache.fleet_flight(key, call)
             )
             return fleet
-        result: dict[str, Any] = await self.flights.run(key, call)
+        result: dict[str, Any] = await self.flights.run(key, call, spawn=spawn)
         return result
 
 

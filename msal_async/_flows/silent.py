@@ -399,11 +399,19 @@ async def _commit(
     endpoint: str,
     environment: str,
 ) -> Result:
-    """Store a refresh response in one synchronous step: tokens added, the RT updated in place."""
+    """Store a refresh response in one synchronous step: tokens added, the RT updated in place.
+
+    A refresh that lands after the account signed out (``remove_account`` removed the refresh
+    token while the request was in flight, a round trip that a background refresh makes long)
+    is not stored: the sign-out sticks. The caller still gets the tokens it asked for.
+    """
     now = ctx.clock()
     bad = add_id_token_claims(raw)
     if bad is not None:
         return bad
+    if not ctx.cache.holds(CredentialType.REFRESH_TOKEN, rt_entry):
+        logger.info("A refresh finished after its account was removed; its tokens are not cached")
+        return clean_result(raw, now=now)
     event = token_event(
         client_id=ctx.client_id,
         scopes=event_scopes(raw, scopes),

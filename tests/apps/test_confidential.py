@@ -375,3 +375,39 @@ async def test_hits_see_a_token_written_by_another_app_sharing_the_cache(
     await two.remove_tokens_for_client()
     again = await one.acquire_token_for_client(SCOPE)
     assert again["token_source"] == "identity_provider"
+
+
+async def test_inside_async_with_the_first_caller_can_time_out_at_once(
+    make_cca: Make, emulator: AuthorityEmulator
+) -> None:
+    """The shared request runs in the app's task group: no caller is held by a shield."""
+    emulator.inject(Fault.latency(1.0))
+    got: list[dict[str, Any]] = []
+    async with make_cca() as app:
+
+        async def patient() -> None:
+            got.append(await app.acquire_token_for_client(SCOPE))
+
+        async with anyio.create_task_group() as tg:
+            with anyio.move_on_after(0.1) as scope:
+                tg.start_soon(patient)
+                await app.acquire_token_for_client(SCOPE)  # the first caller gives up
+            assert scope.cancelled_caught
+            # it gave up while the shared request was still running, not after it
+            assert app._ctx.flights.in_flight() == 1
+    assert got
+    assert got[0]["token_source"] == "identity_provider"
+    assert emulator.counts["client_credentials"] == 1
+
+
+async def test_remove_tokens_for_client_reaches_a_persistent_store(
+    make_cca: Make, emulator: AuthorityEmulator, tmp_path: Any
+) -> None:
+    from msal_async import FilePersistence, PersistedTokenCache
+
+    path = str(tmp_path / "cache.json")
+    first = make_cca(token_cache=PersistedTokenCache(FilePersistence(path)))
+    await first.acquire_token_for_client(SCOPE)
+    await first.remove_tokens_for_client()
+    later = make_cca(token_cache=PersistedTokenCache(FilePersistence(path)))  # a new process
+    assert (await later.acquire_token_for_client(SCOPE))["token_source"] == "identity_provider"

@@ -126,3 +126,11 @@ async def test_bad_call_arguments() -> None:
     with pytest.raises(TypeError, match="data"):
         await app.acquire_token_for_client(["s/.default"], data="x=1")
     await app.aclose()
+
+
+def test_a_proxy_password_never_reaches_the_message() -> None:
+    with pytest.raises(TypeError, match="proxies") as info:
+        ConfidentialClientApplication(
+            "cid", client_credential="s", proxies={"https://": "http://bob:S3cret@proxy:3128"}
+        )
+    assert "S3cret" not in str(info.value)

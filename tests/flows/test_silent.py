@@ -251,3 +251,36 @@ async def test_repeated_hits_never_serve_what_the_full_path_would_not(
     assert hot["token_source"] == "cache"
     await app.remove_account(account)
     assert await app.acquire_token_silent(SCOPES, account) is None
+
+
+async def test_sign_out_sticks_when_a_background_refresh_lands_afterwards(
+    make_pca: Callable[..., Any], http: httpx.AsyncClient, users: AuthorityEmulator
+) -> None:
+    """remove_account() during a refresh round trip: the late response must not re-add tokens."""
+    import anyio
+
+    users.refresh_in = 60
+    app = await signed_in(make_pca, http, token_cache=SerializableTokenCache())
+    clock = FakeClock()
+    use_clock(app, clock)
+    [account] = await app.get_accounts()
+    clock.advance(120)  # the token is aging: served at once, refreshed in the background
+    entered, release = anyio.Event(), anyio.Event()
+
+    async def slow_refresh(request: Any) -> Any:
+        entered.set()
+        await release.wait()
+        return await refresh_token_grant(request)
+
+    users.add_grant("refresh_token", slow_refresh)
+    async with app:
+        served = await app.acquire_token_silent(SCOPES, account)
+        assert served is not None
+        await entered.wait()
+        await app.remove_account(account)  # the user signs out mid-refresh
+        release.set()
+    for section in ("AccessToken", "RefreshToken", "Account"):
+        assert list(app.token_cache.search(section)) == []
+    later = make_pca(token_cache=app.token_cache)  # the app above is closed now
+    assert await later.get_accounts() == []
+    assert await later.acquire_token_silent(SCOPES, account) is None
