@@ -20,8 +20,9 @@ import anyio
 import httpx
 
 from .._apps import options
+from .._cache.persistence import PersistedTokenCache, partition_key
 from .._cache.token_cache import TokenCache
-from .._errors import ManagedIdentityError
+from .._errors import ManagedIdentityError, MsalTransportError
 from .._singleflight import SingleFlight
 from .._transport import HttpResponse, Transport
 from . import sources
@@ -57,7 +58,9 @@ class ManagedIdentityClient:
         managed_identity: ``SystemAssignedManagedIdentity()``,
             ``UserAssignedManagedIdentity(...)`` or a dict of the same shape.
         http_client: an ``httpx.AsyncClient`` (required, as in msal).
-        token_cache: a ``TokenCache``; a new in-memory one when None.
+        token_cache: a ``TokenCache``; a new in-memory one when None. A
+            ``PersistedTokenCache`` is loaded before each lookup and saved after each new
+            token (partition: this identity's id, realm ``managed_identity``).
         http_cache: a dict-like object holding 429/5xx answers for their Retry-After (else
             5 s), so identical requests are not repeated meanwhile (msal's MI throttling).
         client_capabilities: e.g. ``["CP1"]``; sent as ``xms_cc`` to Service Fabric only.
@@ -104,6 +107,10 @@ class ManagedIdentityClient:
     def _client_id(self) -> str:
         return str(self._managed_identity.get("Id") or _SYSTEM_ASSIGNED)
 
+    @property
+    def _partition(self) -> str:
+        return partition_key(self._client_id, self._TENANT, None)
+
     async def acquire_token_for_client(
         self, *, resource: str, claims_challenge: str | None = None
     ) -> dict[str, Any]:
@@ -130,6 +137,8 @@ class ManagedIdentityClient:
         if not isinstance(resource, str) or not resource:
             msg = f"resource must be a non-empty string such as 'https://vault.azure.net', got {resource!r}"
             raise ValueError(msg)
+        if isinstance(self._token_cache, PersistedTokenCache):
+            await self._token_cache.load(self._partition)  # another process may have stored it
         fallback, aging, to_refresh = self._lookup(resource, bool(claims_challenge))
         if fallback is not None and not aging:
             return fallback
@@ -179,7 +188,7 @@ class ManagedIdentityClient:
 
     async def _fetch(self, resource: str, token_sha256: str | None) -> dict[str, Any]:
         environ = self._environ()
-        arc_installed = await self._arc_agent_installed()
+        arc_installed = await self._arc_agent_installed(environ)
         source_name = sources.detect_source(
             environ, platform=sys.platform, arc_agent_installed=arc_installed
         )
@@ -197,6 +206,8 @@ class ManagedIdentityClient:
         result = source.parse(source_name, response.status_code, response.text, now=self._clock())
         if "access_token" in result:
             self._commit(resource, result)
+            if isinstance(self._token_cache, PersistedTokenCache):
+                await self._token_cache.save(self._partition)
         return result
 
     def _commit(self, resource: str, result: dict[str, Any]) -> None:
@@ -225,13 +236,18 @@ class ManagedIdentityClient:
             transport = self._pinned.get(request.pinned_thumbprint) or self._pin(
                 request.pinned_thumbprint
             )
-        return await transport.get(
-            request.url,
-            params=request.params,
-            headers={**request.headers, **headers},
-            cache=False,
-            hold=True,
-        )
+        sent = {**request.headers, **headers}
+        try:
+            return await transport.get(
+                request.url, params=request.params, headers=sent, cache=False, hold=True
+            )
+        except Exception as exc:
+            if not _quotes_secret(exc, sent):
+                raise
+            # The HTTP stack quoted a secret header (here or in the chained cause): raise a
+            # redacted error in its place, without the chain.
+            text = exc.description if isinstance(exc, MsalTransportError) else str(exc)
+            raise MsalTransportError(description=_redact(text, sent)) from None
 
     def _pin(self, thumbprint: str) -> _BareTransport:
         client = httpx.AsyncClient(
@@ -250,17 +266,21 @@ class ManagedIdentityClient:
             return response  # parsed as invalid_request, as msal does
         challenge = response.headers.get("www-authenticate", "")
         path = sources.arc_challenge_key_file(
-            challenge, platform=sys.platform, directories=self.ARC_KEY_DIRECTORIES
+            challenge,
+            platform=sys.platform,
+            directories=self.ARC_KEY_DIRECTORIES,
+            environ=self._environ(),
         )
         key_file = anyio.Path(path)  # read off the event loop
         if (await key_file.stat()).st_size > sources.ARC_KEY_MAX_BYTES:
             msg = "Local key file shall not be larger than 4KB"
             raise ManagedIdentityError(msg)
-        secret = await key_file.read_text()
+        secret = sources.header_secret(await key_file.read_text(), "The Azure Arc key file")
         return await self._send(request, Authorization=f"Basic {secret}")
 
-    async def _arc_agent_installed(self) -> bool:
-        agent = sources.ARC_AGENT_FILES.get(sys.platform)
+    @staticmethod
+    async def _arc_agent_installed(environ: Mapping[str, str]) -> bool:
+        agent = sources.arc_agent_file(environ, platform=sys.platform)
         return agent is not None and await anyio.Path(agent).exists()
 
     async def aclose(self) -> None:
@@ -280,3 +300,32 @@ class ManagedIdentityClient:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+# Headers whose values are secrets (IDENTITY_HEADER, MSI_SECRET, the Arc key).
+_SECRET_HEADERS = frozenset({"authorization", "secret", "x-identity-header"})
+
+
+def _quotes_secret(exc: BaseException, headers: Mapping[str, str]) -> bool:
+    """Whether ``exc`` or an exception chained to it quotes a secret header value."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        text = f"{current}{current.args!r}"
+        if _redact(text, headers) != text:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _redact(text: str, headers: Mapping[str, str]) -> str:
+    """``text`` without any secret header value, raw or as ``repr`` would quote it."""
+    for name, value in headers.items():
+        if name.lower() not in _SECRET_HEADERS or not value:
+            continue
+        for secret in (value, value.rpartition(" ")[2]):  # "Basic <key>": the key alone too
+            for form in (secret, repr(secret)[1:-1], repr(secret.encode())[2:-1]):
+                if form:
+                    text = text.replace(form, "<redacted>")
+    return text

@@ -9,6 +9,7 @@ source applies (msal decides it twice, in ``get_managed_identity_source`` and
 from __future__ import annotations
 
 import json
+import re
 import sys
 import uuid
 from collections.abc import Callable, Mapping
@@ -31,8 +32,10 @@ __all__ = [
     "SOURCES",
     "MIRequest",
     "Source",
+    "arc_agent_file",
     "arc_challenge_key_file",
     "detect_source",
+    "header_secret",
     "identity_params",
     "normalize_thumbprint",
 ]
@@ -46,16 +49,23 @@ DEFAULT_TO_VM = "DEFAULT_TO_VM"
 
 #: The Azure Arc agent's token endpoint when only the agent binary is present.
 ARC_DEFAULT_ENDPOINT = "http://localhost:40342/metadata/identity/oauth2/token"
-#: Where the Arc agent writes the challenge key files, per ``sys.platform``.
+#: Where the Arc agent writes the challenge key files, per ``sys.platform``
+#: (``%Name%`` / ``${Name}`` are expanded from the environment, as msal does).
 ARC_KEY_DIRECTORIES: Mapping[str, str] = {
     "linux": "/var/opt/azcmagent/tokens",
-    "win32": r"C:\ProgramData\AzureConnectedMachineAgent\Tokens",
+    "win32": r"%ProgramData%\AzureConnectedMachineAgent\Tokens",
 }
-#: The Arc agent binary whose presence means "this is an Arc-enabled server".
+#: The Arc agent binary whose presence means "this is an Arc-enabled server" (expanded
+#: from the environment by :func:`arc_agent_file`).
 ARC_AGENT_FILES: Mapping[str, str] = {
     "linux": "/opt/azcmagent/bin/himds",
-    "win32": r"C:\Program Files\AzureConnectedMachineAgent\himds.exe",
+    "win32": r"${ProgramFiles}\AzureConnectedMachineAgent\himds.exe",
 }
+# Windows' values when the environment lacks them (names compared case-insensitively).
+_WINDOWS_DEFAULTS = {"programfiles": r"C:\Program Files", "programdata": r"C:\ProgramData"}
+_VARIABLE = re.compile(r"\$\{(\w+)\}|%(\w+)%")
+# What an HTTP header value may hold: visible ASCII, inner spaces and tabs.
+_HEADER_VALUE = re.compile(r"([\x21-\x7e]([\x20-\x7e\t]*[\x21-\x7e])?)?")
 #: The largest Arc key file msal reads.
 ARC_KEY_MAX_BYTES = 4096
 
@@ -115,6 +125,55 @@ def detect_source(
     return DEFAULT_TO_VM
 
 
+def _expand(path: str, environ: Mapping[str, str]) -> str:
+    """Expand ``%Name%`` and ``${Name}`` from ``environ`` (Windows: any case) or its default."""
+    folded = {k.lower(): v for k, v in environ.items()}
+
+    def value(match: re.Match[str]) -> str:
+        name = (match.group(1) or match.group(2)).lower()
+        return folded.get(name) or _WINDOWS_DEFAULTS.get(name) or match.group(0)
+
+    return _VARIABLE.sub(value, path)
+
+
+def arc_agent_file(environ: Mapping[str, str], *, platform: str = sys.platform) -> str | None:
+    """Where the Azure Arc agent binary is on ``platform`` (msal expands ``${ProgramFiles}``).
+
+    Args:
+        environ: the environment variables (``ProgramFiles`` on Windows).
+        platform: ``sys.platform``.
+
+    Returns:
+        The path whose existence means "Arc-enabled server", or None off Linux and Windows.
+    """
+    template = ARC_AGENT_FILES.get(platform)
+    return None if template is None else _expand(template, environ)
+
+
+def header_secret(value: str, name: str) -> str:
+    """A secret header value (``IDENTITY_HEADER``, ``MSI_SECRET``, Arc key) stripped and checked.
+
+    Surrounding whitespace (a key file's trailing newline) is removed; a value an HTTP header
+    cannot carry is refused here, so it never reaches the HTTP stack, whose errors would
+    quote it.
+
+    Args:
+        value: the secret.
+        name: what holds it, for the error message (never the value itself).
+
+    Returns:
+        The stripped secret.
+
+    Raises:
+        ManagedIdentityError: it holds characters an HTTP header cannot carry.
+    """
+    stripped = str(value).strip()
+    if not _HEADER_VALUE.fullmatch(stripped):
+        msg = f"{name} holds characters an HTTP header cannot carry"
+        raise ManagedIdentityError(msg)
+    return stripped
+
+
 def identity_params(identity: Mapping[str, Any], names: Mapping[str, str]) -> dict[str, str]:
     """The query parameter naming a user-assigned identity, in a source's spelling.
 
@@ -160,7 +219,7 @@ def _service_fabric(
         SERVICE_FABRIC,
         endpoint,
         params,
-        {"Secret": env["IDENTITY_HEADER"]},
+        {"Secret": header_secret(env["IDENTITY_HEADER"], "IDENTITY_HEADER")},
         pinned_thumbprint=normalize_thumbprint(env["IDENTITY_SERVER_THUMBPRINT"]),
     )
 
@@ -170,7 +229,8 @@ def _app_service(
 ) -> MIRequest:
     params = {"api-version": "2019-08-01", "resource": resource}
     params.update(identity_params(identity, _APP_SERVICE_NAMES))
-    headers = {"X-IDENTITY-HEADER": env["IDENTITY_HEADER"], "Metadata": "true"}
+    secret = header_secret(env["IDENTITY_HEADER"], "IDENTITY_HEADER")
+    headers = {"X-IDENTITY-HEADER": secret, "Metadata": "true"}
     return MIRequest(APP_SERVICE, env["IDENTITY_ENDPOINT"], params, headers)
 
 
@@ -179,7 +239,8 @@ def _machine_learning(
 ) -> MIRequest:
     params = {"api-version": "2017-09-01", "resource": resource}
     params.update(identity_params(identity, _ML_NAMES))
-    return MIRequest(MACHINE_LEARNING, env["MSI_ENDPOINT"], params, {"secret": env["MSI_SECRET"]})
+    secret = header_secret(env["MSI_SECRET"], "MSI_SECRET")
+    return MIRequest(MACHINE_LEARNING, env["MSI_ENDPOINT"], params, {"secret": secret})
 
 
 def _azure_arc(
@@ -207,7 +268,11 @@ def _vm(
 
 
 def arc_challenge_key_file(
-    www_authenticate: str, *, platform: str, directories: Mapping[str, str] = ARC_KEY_DIRECTORIES
+    www_authenticate: str,
+    *,
+    platform: str,
+    directories: Mapping[str, str] = ARC_KEY_DIRECTORIES,
+    environ: Mapping[str, str] | None = None,
 ) -> str:
     """The key file an Arc ``401`` challenge points at (``Basic realm=<path>``).
 
@@ -215,6 +280,7 @@ def arc_challenge_key_file(
         www_authenticate: the ``WWW-Authenticate`` header.
         platform: ``sys.platform``.
         directories: the key directory per platform.
+        environ: expands ``%ProgramData%`` (else ``C:\\ProgramData``) in the directory.
 
     Returns:
         ``{directories[platform]}/{basename without extension}.key``; the directory
@@ -236,7 +302,7 @@ def arc_challenge_key_file(
     name = parts[1].replace("\\", "/").rsplit("/", 1)[-1]
     stem = name.rsplit(".", 1)[0] if "." in name else name
     separator = "\\" if platform == "win32" else "/"
-    return f"{directories[platform]}{separator}{stem}.key"
+    return f"{_expand(directories[platform], environ or {})}{separator}{stem}.key"
 
 
 def _token(

@@ -49,9 +49,16 @@ async def mi_http(mi_emulator: ManagedIdentityEmulator) -> AsyncIterator[httpx.A
 
 
 @pytest.fixture
-def arc_client_class(tmp_path: Path, mi_emulator: ManagedIdentityEmulator) -> type:
+def arc_key_path(tmp_path: Path, mi_emulator: ManagedIdentityEmulator) -> Path:
+    """The Azure Arc key file the emulator's challenge points at, holding its key."""
+    path = tmp_path / f"{mi_emulator.arc_key_name}.key"
+    path.write_text(mi_emulator.arc_secret)
+    return path
+
+
+@pytest.fixture
+def arc_client_class(tmp_path: Path, arc_key_path: Path) -> type:
     """A ManagedIdentityClient whose Arc key directory is a temp dir holding the key."""
-    (tmp_path / f"{mi_emulator.arc_key_name}.key").write_text(mi_emulator.arc_secret)
 
     class ArcClient(ManagedIdentityClient):
         ARC_KEY_DIRECTORIES: ClassVar[Mapping[str, str]] = {

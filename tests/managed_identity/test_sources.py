@@ -147,3 +147,38 @@ def test_identity_types_are_msal_shaped_dicts() -> None:
     for kwargs in ({}, {"client_id": "a", "object_id": "b"}):
         with pytest.raises(ManagedIdentityError, match="one of the three"):
             UserAssignedManagedIdentity(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("environ", "platform", "expected"),
+    [
+        ({}, "win32", r"C:\Program Files\AzureConnectedMachineAgent\himds.exe"),
+        ({"ProgramFiles": r"D:\Apps"}, "win32", r"D:\Apps\AzureConnectedMachineAgent\himds.exe"),
+        ({"PROGRAMFILES": r"E:\P"}, "win32", r"E:\P\AzureConnectedMachineAgent\himds.exe"),
+        ({"ProgramFiles": r"D:\Apps"}, "linux", "/opt/azcmagent/bin/himds"),
+        ({}, "darwin", None),
+    ],
+)
+def test_arc_agent_file_expands_program_files(
+    environ: dict[str, str], platform: str, expected: str | None
+) -> None:
+    assert sources.arc_agent_file(environ, platform=platform) == expected
+
+
+def test_arc_key_directory_expands_program_data_on_windows() -> None:
+    challenge = r"Basic realm=C:\ProgramData\AzureConnectedMachineAgent\Tokens\abc.key"
+    default = sources.arc_challenge_key_file(challenge, platform="win32")
+    assert default == r"C:\ProgramData\AzureConnectedMachineAgent\Tokens\abc.key"
+    moved = sources.arc_challenge_key_file(
+        challenge, platform="win32", environ={"ProgramData": r"D:\Data"}
+    )
+    assert moved == r"D:\Data\AzureConnectedMachineAgent\Tokens\abc.key"
+
+
+def test_header_secret_strips_and_refuses_without_quoting() -> None:
+    assert sources.header_secret(" key\r\n", "IDENTITY_HEADER") == "key"
+    assert sources.header_secret("a b\tc", "IDENTITY_HEADER") == "a b\tc"
+    for bad in ("S3CR3T\nmore", "S3CR3T\x00", "S3CR3T\u00e9"):
+        with pytest.raises(ManagedIdentityError, match="MSI_SECRET") as caught:
+            sources.header_secret(bad, "MSI_SECRET")
+        assert "S3CR3T" not in str(caught.value)
