@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 __all__ = [
     "CorruptDocument",
     "Document",
+    "UndecryptableDocument",
     "apply_changes",
     "check_key",
     "decode",
@@ -37,7 +38,16 @@ _NONCE_BYTES = 12
 
 
 class CorruptDocument(ValueError):
-    """A stored document could not be read (bad JSON, wrong shape, or failed decryption)."""
+    """A stored document is damaged: not JSON, or not an object of sections."""
+
+
+class UndecryptableDocument(ValueError):
+    """A stored document is encrypted and this process cannot authenticate it.
+
+    The key is missing or differs from the writer's (or the bytes were tampered with). This is
+    not damage: processes with the right key can read the document, so it must never be
+    salvaged, moved aside or overwritten. Deliberately not a :class:`CorruptDocument`.
+    """
 
 
 def check_key(encryption_key: object) -> bytes | None:
@@ -89,13 +99,13 @@ def _plaintext(blob: bytes, key: bytes | None) -> bytes:
         return blob  # plain JSON (a cache written before encryption was turned on, or by msal)
     if key is None:
         msg = "the cache is encrypted and no encryption_key was given"
-        raise CorruptDocument(msg)
+        raise UndecryptableDocument(msg)
     body = blob[len(_MAGIC) :]
     try:
         return AESGCM(key).decrypt(body[:_NONCE_BYTES], body[_NONCE_BYTES:], _AAD)
     except (InvalidTag, ValueError) as exc:
         msg = "the cache failed authenticated decryption (wrong key, or tampered or truncated)"
-        raise CorruptDocument(msg) from exc
+        raise UndecryptableDocument(msg) from exc
 
 
 def decode(blob: bytes, key: bytes | None) -> Document:
@@ -109,7 +119,8 @@ def decode(blob: bytes, key: bytes | None) -> Document:
         The sections.
 
     Raises:
-        CorruptDocument: Not decryptable, not JSON, or not an object of sections.
+        UndecryptableDocument: Encrypted, and the key is missing or does not authenticate it.
+        CorruptDocument: Not JSON, or not an object of sections.
     """
     text = _plaintext(blob, key)
     if not text.strip():
@@ -150,7 +161,7 @@ def salvage(blob: bytes, key: bytes | None) -> Document:
     """
     try:
         text = _plaintext(blob, key).decode("utf-8", errors="replace")
-    except CorruptDocument:
+    except UndecryptableDocument:
         return {}
     decoder = json.JSONDecoder()
     out: Document = {}

@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator
 import anyio
 import anyio.to_thread
 
-__all__ = ["LockTimeout", "hold_lock"]
+__all__ = ["LockTimeout", "hold_lock", "pid_alive"]
 
 logger = logging.getLogger("msal_async.persistence")
 
@@ -34,7 +34,15 @@ class LockTimeout(TimeoutError):
     """The cache's lock file could not be taken in time."""
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid runs (on this host, in this pid namespace).
+
+    Args:
+        pid: The process id.
+
+    Returns:
+        False only when no such process exists.
+    """
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -76,7 +84,7 @@ def _break_if_stale(path: str, stale_after: float) -> bool:
         held = os.fstat(fd)
         words = os.read(fd, 512).split()
         pid = int(words[0]) if words and words[0].isdigit() else None
-        dead = pid is not None and pid != os.getpid() and not _pid_alive(pid)
+        dead = pid is not None and pid != os.getpid() and not pid_alive(pid)
         age = time.time() - held.st_mtime
         if not dead and age < stale_after:
             return False

@@ -2,9 +2,12 @@
 
 Reads check ``(inode, mtime, size)`` first and parse only when the file changed. Writes happen
 under msal-extensions' ``<file>.lockfile`` and replace the file atomically (temporary file,
-fsync, rename, mode 0600). A file that cannot be parsed is never overwritten silently: the
-entries that can still be read are kept, the file is moved aside to ``<name>.corrupt-<ts>`` and
-an error is logged. All disk work runs in worker threads (``anyio.to_thread``).
+fsync, rename, mode 0600), then stamp the file's mtime with the time of the rename: msal-extensions
+reloads only a file modified after its last sync, so the mtime must not be the (earlier) time of
+the temporary write. A file that cannot be parsed is never overwritten silently: the entries
+that can still be read are kept, the file is moved aside to ``<name>.corrupt-<ts>`` and an error
+is logged. A file this process cannot decrypt (no key, or another key) is not damaged: it is left
+untouched, and saves fail until the key matches. All disk work runs in worker threads.
 """
 
 from __future__ import annotations
@@ -20,8 +23,16 @@ from pathlib import Path
 
 import anyio.to_thread
 
-from msal_async._cache.codec import CorruptDocument, Document, check_key, decode, encode, salvage
-from msal_async._cache.file_lock import hold_lock
+from msal_async._cache.codec import (
+    CorruptDocument,
+    Document,
+    UndecryptableDocument,
+    check_key,
+    decode,
+    encode,
+    salvage,
+)
+from msal_async._cache.file_lock import hold_lock, pid_alive
 from msal_async._cache.protocol import AsyncPersistence, Loaded
 
 __all__ = ["FilePersistence"]
@@ -30,6 +41,9 @@ logger = logging.getLogger("msal_async.persistence")
 
 _ABSENT = ("absent",)
 _SAFE_NAME = re.compile(r"[A-Za-z0-9._-]{1,120}")
+_TEMP_SUFFIX = re.compile(r"\.tmp-(\d+)-[0-9a-f]{8}")
+#: Seconds between two looks (per cache file) for temporary files a crashed writer left.
+_SWEEP_EVERY = 600.0
 
 
 def _version(st: os.stat_result) -> Hashable:
@@ -52,7 +66,8 @@ class FilePersistence(AsyncPersistence):
         lock_timeout: Seconds to wait for the lock file before giving up on one save (the
             tokens stay in memory and the next save retries).
         stale_lock_after: A lock file whose holder died is removed at once; one whose holder
-            seems alive but that is older than this many seconds is removed too.
+            seems alive but that is older than this many seconds is removed too. The same
+            rule removes temporary files (``<file>.tmp-<pid>-<hex>``) a crashed writer left.
 
     Raises:
         TypeError: A parameter has the wrong type.
@@ -84,6 +99,8 @@ class FilePersistence(AsyncPersistence):
         self._location = os.path.abspath(text)
         self.lock_timeout = float(lock_timeout)
         self.stale_lock_after = float(stale_lock_after)
+        self._undecryptable: dict[str, Hashable] = {}  # path -> the version that failed
+        self._swept: dict[str, float] = {}  # path -> monotonic time of the last temp sweep
 
     @property
     def partitioned(self) -> bool:  # type: ignore[override]
@@ -132,16 +149,23 @@ class FilePersistence(AsyncPersistence):
 
         Raises:
             OSError: The file exists but cannot be read.
-            LockTimeout: The file did not parse and the lock to recover it was not free.
+            LockTimeout: The file did not parse (or was empty) and the lock to read it again
+                was not free.
+            UndecryptableDocument: The file is encrypted and this process's key does not
+                authenticate it (logged once; the file is left untouched).
         """
         path = self.path_of(partition)
         if self.unchanged(partition, known):
             return None
+        failed = self._undecryptable.get(path)
+        if failed is not None and self.unchanged(partition, failed):
+            raise UndecryptableDocument(_UNDECRYPTABLE)  # logged when first seen
         try:
             return await anyio.to_thread.run_sync(self._read_if_changed, path, known)
         except CorruptDocument:
-            # msal-extensions rewrites its file in place, so we may have read it mid-write:
-            # read again under the lock, and salvage it there if it is really damaged.
+            # msal-extensions rewrites its file in place (truncate, then write), so we may have
+            # read it mid-write: read again under the lock, and salvage it there if it is
+            # really damaged (an empty file read under the lock is an empty cache).
             return await self.save(partition, _unchanged)
 
     def unchanged(self, partition: str | None, known: Hashable | None) -> bool:
@@ -179,7 +203,30 @@ class FilePersistence(AsyncPersistence):
                 blob = handle.read()
         except FileNotFoundError:
             return None if known == _ABSENT else Loaded(_ABSENT, {})
-        return Loaded(version, decode(blob, self._key))
+        if not blob.strip():
+            msg = "the cache file was empty when read without the lock"
+            raise CorruptDocument(msg)  # maybe mid-write: load() reads it again under the lock
+        return Loaded(version, self._decode(path, version, blob))
+
+    def _decode(self, path: str, version: Hashable, blob: bytes) -> Document:
+        try:
+            document = decode(blob, self._key)
+        except UndecryptableDocument as exc:
+            if path not in self._undecryptable:
+                logger.error(
+                    "The token cache file %s cannot be decrypted by this process (%s): its "
+                    "encryption_key is missing or differs from the key the file was written "
+                    "with. The file is left untouched; tokens are served from memory and not "
+                    "saved to it until the keys match (if the file is damaged instead, move it "
+                    "away by hand)",
+                    path,
+                    exc,
+                )
+            self._undecryptable[path] = version
+            raise
+        if self._undecryptable.pop(path, None) is not None:
+            logger.warning("The token cache file %s can be decrypted again; using it", path)
+        return document
 
     async def save(self, partition: str | None, update: Callable[[Document], Document]) -> Loaded:
         """Apply ``update`` to the stored document under the lock file and replace the file.
@@ -194,6 +241,8 @@ class FilePersistence(AsyncPersistence):
         Raises:
             LockTimeout: The lock file stayed taken for ``lock_timeout`` seconds.
             OSError: The file could not be written (disk full...): nothing was replaced.
+            UndecryptableDocument: The stored file cannot be decrypted with this process's key;
+                it is left as it is (never overwritten: other processes can read it).
         """
         path = self.path_of(partition)
         await anyio.to_thread.run_sync(self._ensure_folder, path)
@@ -210,11 +259,12 @@ class FilePersistence(AsyncPersistence):
         """The stored document (salvaged if damaged) and whether the file must be rewritten."""
         try:
             with open(path, "rb") as handle:
+                version = _version(os.fstat(handle.fileno()))
                 blob = handle.read()
         except FileNotFoundError:
             return {}, False
         try:
-            return decode(blob, self._key), False
+            return self._decode(path, version, blob), False  # UndecryptableDocument propagates
         except CorruptDocument as exc:
             kept = salvage(blob, self._key)
             aside = f"{path}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(3)}"
@@ -230,6 +280,7 @@ class FilePersistence(AsyncPersistence):
             return kept, True
 
     def _read_update_write(self, path: str, update: Callable[[Document], Document]) -> Loaded:
+        self._sweep_temp_files(path)
         stored, rewrite = self._read_locked(path)
         document = update(stored)
         if document == stored and not rewrite:
@@ -252,8 +303,61 @@ class FilePersistence(AsyncPersistence):
         except OSError:
             Path(tmp).unlink(missing_ok=True)
             raise
+        # The file's mtime is now the temporary write's, which can be earlier than an
+        # msal-extensions peer's last sync (it reloads only when ``_last_sync < mtime``): stamp
+        # the rename's time, exactly (the kernel's coarse clock may lag time.time()).
+        stamp = time.time_ns()
+        try:
+            os.utime(path, ns=(stamp, stamp))
+        except OSError:
+            logger.warning("Could not set the mtime of the token cache file %s", path)
         _fsync_folder(os.path.dirname(path))
         return Loaded(_version(os.stat(path)), document)
+
+    def _sweep_temp_files(self, path: str) -> None:
+        """Remove ``<path>.tmp-<pid>-<hex>`` files a crashed writer left (called under the lock).
+
+        Writers create them only while holding the lock, so while we hold it such a file is
+        abandoned when its writer is gone or when it is older than ``stale_lock_after``.
+        """
+        now = time.monotonic()
+        last = self._swept.get(path)
+        if last is not None and now - last < _SWEEP_EVERY:
+            return
+        self._swept[path] = now
+        folder, base = os.path.split(path)
+        try:
+            names = os.listdir(folder or ".")
+        except OSError:
+            return
+        for name in names:
+            match = _TEMP_SUFFIX.fullmatch(name, len(base)) if name.startswith(base) else None
+            if match is None:
+                continue
+            leftover = os.path.join(folder, name)
+            pid = int(match.group(1))
+            try:
+                age = time.time() - os.stat(leftover).st_mtime
+                dead = pid != os.getpid() and not pid_alive(pid)
+                if not dead and age < self.stale_lock_after:
+                    continue
+                os.unlink(leftover)
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                logger.warning("Could not remove a temporary token cache file: %s", exc)
+                continue
+            logger.warning(
+                "Removed a temporary token cache file %s left by an interrupted write "
+                "(writer pid %d %s, %.0f s old)",
+                leftover,
+                pid,
+                "is not running" if dead else "did not finish",
+                age,
+            )
+
+
+_UNDECRYPTABLE = "the cache file cannot be decrypted with this process's encryption_key"
 
 
 def _unchanged(document: Document) -> Document:

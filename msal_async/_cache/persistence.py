@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 import anyio
 
-from msal_async._cache.codec import apply_changes
+from msal_async._cache.codec import UndecryptableDocument, apply_changes
 from msal_async._cache.partitions import SHARED, partition_key
 from msal_async._cache.protocol import (
     AsyncPersistence,
@@ -41,6 +41,10 @@ __all__ = [
 
 logger = logging.getLogger("msal_async.persistence")
 T = TypeVar("T")
+
+#: Seconds a fleet lock's take or release round trip may run shielded from cancellation: a
+#: lock taken whose reply a cancellation dropped would otherwise stay until it expires.
+LOCK_CALL_TIMEOUT = 2.0
 
 #: The partition the current task last looked up (set by PersistedTokenCache.load), so that a
 #: fleet single flight knows what to reload after waiting for another worker.
@@ -125,6 +129,8 @@ class PersistedTokenCache(SerializableTokenCache):
             raise
         except StoreUnavailable:
             return  # its outage was logged when it began
+        except UndecryptableDocument:
+            return  # logged by the store when first seen; never replace memory with nothing
         except Exception:
             logger.warning(
                 "Could not load the token cache partition from %s; serving from memory",
@@ -138,8 +144,8 @@ class PersistedTokenCache(SerializableTokenCache):
         if loaded.absent and known is not None and self.persistence.restores_lost_partitions:
             marked = self.mark_partition_changed(slot)
             logger.warning(
-                "A token cache partition vanished from %s (restarted or evicted); writing back "
-                "the %d entries held in memory",
+                "A token cache partition vanished from %s (restarted or evicted, or its value "
+                "was damaged); writing back the %d entries held in memory",
                 type(self.persistence).__name__,
                 marked,
             )
@@ -187,6 +193,10 @@ class PersistedTokenCache(SerializableTokenCache):
             except StoreUnavailable:
                 self.give_back_changes(slot, changes)
                 return
+            except UndecryptableDocument:
+                self.give_back_changes(slot, changes)
+                logger.debug("Not saved: the stored partition cannot be decrypted (logged)")
+                return
             except Exception:
                 self.give_back_changes(slot, changes)
                 logger.exception(
@@ -222,7 +232,7 @@ class PersistedTokenCache(SerializableTokenCache):
         deadline = time.monotonic() + self.lock_wait
         while True:
             try:
-                token = await self.persistence.try_lock(name)
+                token = await self._lock_call(partial(self.persistence.try_lock, name))
             except UnsupportedBackendError:
                 raise
             except Exception as exc:  # noqa: BLE001 (any store failure: fetch without the lock)
@@ -235,8 +245,7 @@ class PersistedTokenCache(SerializableTokenCache):
                         await self.load(partition, fresh=True)
                     return await call()
                 finally:
-                    with anyio.CancelScope(shield=True):
-                        await self._unlock(name, token)
+                    await self._unlock(name, token)
             remaining = deadline - time.monotonic()
             released = remaining > 0 and await self.persistence.wait_unlocked(name, remaining)
             if not released:
@@ -248,9 +257,22 @@ class PersistedTokenCache(SerializableTokenCache):
 
     async def _unlock(self, name: str, token: str) -> None:
         try:
-            await self.persistence.unlock(name, token)
+            await self._lock_call(partial(self.persistence.unlock, name, token))
         except Exception:
             logger.warning("Could not release a fleet lock (it expires on its own)", exc_info=True)
+
+    @staticmethod
+    async def _lock_call(call: Callable[[], Awaitable[T]]) -> T:
+        """Run one lock round trip shielded from cancellation, for at most LOCK_CALL_TIMEOUT.
+
+        A cancellation that arrives meanwhile is delivered at the caller's next checkpoint,
+        after the lock's token is known (and so can be released).
+        """
+        with anyio.CancelScope(shield=True) as scope:
+            scope.deadline = anyio.current_time() + LOCK_CALL_TIMEOUT
+            return await call()
+        msg = f"the fleet lock did not answer within {LOCK_CALL_TIMEOUT} s"
+        raise TimeoutError(msg)
 
 
 def unsaved(cache: PersistedTokenCache) -> Mapping[tuple[str, str], Any]:

@@ -1,11 +1,16 @@
 """RedisPersistence: one Redis hash per cache partition, optimistic writes, a fleet lock.
 
-Each partition is the hash ``{namespace}:cache:{partition}`` with fields ``v`` (a version that
-every write increments) and ``d`` (the partition's msal-format document, optionally AES-GCM
-encrypted). A read sends the version it knows and gets the document back only if it changed
+Each partition is the hash ``{namespace}:cache:{partition}`` with fields ``v`` (a random version
+that every write replaces, compared for equality only: a counter would restart at 1 when a key is
+lost, and a worker that knew the old 1 would take new data for unchanged) and ``d`` (the
+partition's msal-format document, optionally AES-GCM encrypted). A read sends the version it knows and gets the document back only if it changed
 (one round trip, one small reply when nothing changed). A write WATCHes the key, applies the
 changes to what is stored and commits with MULTI/EXEC, retrying when another worker wrote in
 between, so no worker's token is lost. The key expires with its longest-lived token.
+
+A damaged value (not a cache document) is one partition's problem, not an outage: it is logged,
+read as lost (the cache writes back what it holds) and overwritten by the next save. A value this
+worker cannot decrypt (no key, or another key) is never overwritten: other workers can read it.
 
 redis-py's asyncio client is used, so this back end runs under asyncio only (not trio).
 """
@@ -21,7 +26,15 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from msal_async._cache.codec import Document, check_key, decode, encode, longest_lifetime
+from msal_async._cache.codec import (
+    CorruptDocument,
+    Document,
+    UndecryptableDocument,
+    check_key,
+    decode,
+    encode,
+    longest_lifetime,
+)
 from msal_async._cache.protocol import (
     AsyncPersistence,
     Loaded,
@@ -51,6 +64,12 @@ return 0
 """
 _MAX_WRITE_ATTEMPTS = 50
 _DAY = 86400
+#: The version of a partition that is not stored.
+_ABSENT = "absent"
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _import_redis() -> Any:
@@ -126,6 +145,7 @@ class RedisPersistence(AsyncPersistence):
         self._down_until = 0.0
         self._probing = False
         self._scripts: dict[str, Any] = {}
+        self._reported: set[tuple[str, str]] = set()  # (key, version) of bad values logged
 
     # --- plumbing --------------------------------------------------------------------------
 
@@ -160,6 +180,46 @@ class RedisPersistence(AsyncPersistence):
             )
         self._down_until = time.monotonic() + self.retry_after
 
+    def _decode(self, key: str, version: str, blob: bytes | None) -> Document | None:
+        """The stored document; None (logged once) for a damaged value.
+
+        Raises:
+            UndecryptableDocument: This worker's key does not authenticate the value (logged
+                once per version).
+        """
+        try:
+            return decode(blob or b"", self._key)
+        except UndecryptableDocument as exc:
+            self._report(key, version, "cannot be decrypted by this worker", exc)
+            raise
+        except CorruptDocument as exc:
+            self._report(key, version, "is damaged", exc)
+            return None
+
+    def _report(self, key: str, version: str, what: str, exc: Exception) -> None:
+        if (key, version) in self._reported:
+            return
+        if len(self._reported) > 1000:
+            self._reported.clear()
+        self._reported.add((key, version))
+        if isinstance(exc, UndecryptableDocument):
+            logger.error(
+                "The token cache partition %s %s (%s): its encryption_key is missing or differs "
+                "from the writer's. It is left untouched; tokens are served from memory and not "
+                "saved to it until the keys match",
+                key,
+                what,
+                exc,
+            )
+        else:
+            logger.error(
+                "The token cache partition %s %s (%s); reading it as empty, the next save "
+                "overwrites it",
+                key,
+                what,
+                exc,
+            )
+
     def _script(self, source: str) -> Any:
         script = self._scripts.get(source)
         if script is None:
@@ -191,21 +251,26 @@ class RedisPersistence(AsyncPersistence):
 
         Raises:
             UnsupportedBackendError: Not running under asyncio.
+            UndecryptableDocument: This worker's key does not authenticate the stored value.
             Exception: Redis failed.
         """
         self._check()
+        key = self.key_of(partition)
         try:
-            reply = await self._script(_LOAD)(keys=[self.key_of(partition)], args=[known or ""])
+            reply = await self._script(_LOAD)(keys=[key], args=[known or ""])
         except Exception as exc:
             self._failed(exc)
             raise
         self._ok()
         if not reply:
-            return None if known == 0 else Loaded(0, {}, absent=True)
-        version = int(reply[0])
+            return None if known == _ABSENT else Loaded(_ABSENT, {}, absent=True)
+        version = _text(reply[0])
         if len(reply) == 1:
             return None
-        return Loaded(version, decode(reply[1] or b"", self._key))
+        document = self._decode(key, version, reply[1])
+        if document is None:  # damaged: lost data, which the cache writes back
+            return Loaded(version, {}, absent=True)
+        return Loaded(version, document)
 
     async def save(self, partition: str | None, update: Callable[[Document], Document]) -> Loaded:
         """Apply ``update`` to the stored partition with WATCH/MULTI, retrying on conflicts.
@@ -219,11 +284,16 @@ class RedisPersistence(AsyncPersistence):
 
         Raises:
             UnsupportedBackendError: Not running under asyncio.
+            UndecryptableDocument: This worker's key does not authenticate the stored value
+                (it is left untouched).
             Exception: Redis failed, or too many concurrent writers.
         """
         self._check()
         try:
             loaded = await self._save(self.key_of(partition), update)
+        except UndecryptableDocument:
+            self._ok()  # Redis answered: one partition's problem, not an outage
+            raise
         except Exception as exc:
             self._failed(exc)
             raise
@@ -237,9 +307,9 @@ class RedisPersistence(AsyncPersistence):
                 try:
                     await pipe.watch(key)
                     version, blob = await pipe.hmget(key, ["v", "d"])
-                    stored = decode(blob or b"", self._key)
-                    document = update(stored)
-                    new_version = int(version or 0) + 1
+                    stored = self._decode(key, _text(version or b""), blob)
+                    document = update(stored or {})  # a damaged value is overwritten
+                    new_version = secrets.token_hex(8)
                     pipe.multi()
                     # An emptied partition stays (with a short TTL): a missing key means lost
                     # data, which workers restore, while an empty one means deleted tokens.

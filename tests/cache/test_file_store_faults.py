@@ -13,6 +13,7 @@ import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -187,3 +188,64 @@ async def test_disk_full_keeps_tokens_in_memory_and_the_old_file(
     assert "access_token" in await app.acquire_token_for_client([SCOPES[2]])
     assert targets(path) == set(SCOPES[:3])  # the failed save's token was retried
     assert emulator.counts["client_credentials"] == 3
+
+
+def user_event(secret: str) -> dict[str, Any]:
+    """A token response for a user (an access token, a refresh token and an account)."""
+    return {
+        "client_id": "c",
+        "scope": ["s"],
+        "token_endpoint": "https://login.microsoftonline.com/t/oauth2/v2.0/token",
+        "environment": "login.microsoftonline.com",
+        "response": {
+            "access_token": secret,
+            "refresh_token": "rt-" + secret,
+            "expires_in": 3600,
+            "client_info": "eyJ1aWQiOiJ1IiwidXRpZCI6InQifQ",
+        },
+        "data": {},
+    }
+
+
+async def test_an_empty_file_read_without_the_lock_is_read_again_under_it(tmp_path: Path) -> None:
+    from msal_extensions.cache_lock import CrossPlatLock
+
+    path = tmp_path / "cache.json"
+    cache = PersistedTokenCache(FilePersistence(path, lock_timeout=0.2))
+    cache.add(user_event("AT"))
+    await cache.save("u.t")
+    held = len(cache)
+    content = path.read_bytes()
+    # msal-extensions' save: take the lock, truncate the file in place, then write it.
+    with CrossPlatLock(f"{path}.lockfile"):
+        os.close(os.open(path, os.O_RDWR | os.O_TRUNC))
+        await cache.load("u.t")  # reads b"": maybe mid-write, and the lock is taken
+        assert len(cache) == held  # memory kept (the reload gave up on the lock)
+        path.write_bytes(content)
+    await cache.load("u.t")
+    assert len(cache) == held
+    path.write_bytes(b"")  # an empty file read under a free lock is an empty cache
+    await cache.load("u.t")
+    assert len(cache) == 0
+
+
+async def test_temporary_files_of_an_interrupted_write_are_removed(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "cache.json"
+    dead = tmp_path / f"cache.json.tmp-{dead_pid()}-0123abcd"
+    old = tmp_path / f"cache.json.tmp-{os.getpid()}-89abcdef"
+    live = tmp_path / f"cache.json.tmp-{os.getpid()}-00ff00ff"  # ours, recent: maybe in flight
+    other_cache = tmp_path / f"other.json.tmp-{dead_pid()}-0123abcd"
+    for leftover in (dead, old, live, other_cache):
+        leftover.write_text('{"RefreshToken": {"k": {"secret": "rt"}}}')
+    os.utime(old, (0, 0))
+    cache = PersistedTokenCache(FilePersistence(path, stale_lock_after=60))
+    cache.add(user_event("AT"))
+    with caplog.at_level(logging.WARNING, logger="msal_async"):
+        await cache.save("u.t")
+    assert not dead.exists()
+    assert not old.exists()
+    assert live.exists()
+    assert other_cache.exists()
+    assert caplog.text.count("Removed a temporary token cache file") == 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -115,6 +116,55 @@ def test_msal_extensions_and_msal_async_share_one_file(
     targets = {e["target"] for e in state["AccessToken"].values()}
     assert targets == set(theirs + ours)
     assert not path.with_name(path.name + ".lockfile").exists()
+
+
+def app_event(client_id: str, secret: str) -> dict[str, Any]:
+    """A client-credentials token response, as msal's ``TokenCache.add`` takes it."""
+    return {
+        "client_id": client_id,
+        "scope": ["s"],
+        "token_endpoint": "https://login.microsoftonline.com/t/oauth2/v2.0/token",
+        "environment": "login.microsoftonline.com",
+        "response": {"access_token": secret, "expires_in": 3600},
+        "data": {},
+    }
+
+
+def stored_secrets(path: Path) -> set[str]:
+    """The access tokens in a cache file."""
+    return {e["secret"] for e in json.loads(path.read_text()).get("AccessToken", {}).values()}
+
+
+@pytest.mark.anyio
+async def test_a_peer_that_reloaded_during_our_write_sees_it_later(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import msal
+    import msal_extensions
+
+    from msal_async import FilePersistence, PersistedTokenCache
+
+    path = tmp_path / "cache.json"
+    path.write_text("{}")
+    peer = msal_extensions.PersistedTokenCache(msal_extensions.FilePersistence(str(path)))
+    real_fsync = os.fsync
+    peer_saw: list[list[Any]] = []
+
+    def fsync(fd: int) -> None:
+        real_fsync(fd)
+        if not peer_saw:  # our temporary file is written and not yet renamed: the peer reloads
+            at = msal.TokenCache.CredentialType.ACCESS_TOKEN
+            peer_saw.append(list(peer.search(at, query={})))
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    cache = PersistedTokenCache(FilePersistence(path))
+    cache.add(app_event("ours", "OUR-TOKEN"))
+    await cache.save("any")
+    monkeypatch.undo()
+    assert peer_saw == [[]]  # it reloaded the old file, during our write
+    assert peer._last_sync < path.stat().st_mtime  # msal-extensions' reload rule
+    peer.add(app_event("peer", "PEER-TOKEN"))  # lock, reload if newer, write everything it has
+    assert stored_secrets(path) == {"OUR-TOKEN", "PEER-TOKEN"}
 
 
 if __name__ == "__main__":

@@ -8,10 +8,11 @@ import json
 import logging
 import os
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from pathlib import Path
 
 import anyio
+import anyio.lowlevel
 import msal
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -22,8 +23,9 @@ from msal_async import (
     PersistedTokenCache,
     TokenCache,
 )
-from msal_async._cache.codec import apply_changes
+from msal_async._cache.codec import Document, apply_changes
 from msal_async._cache.persistence import unsaved
+from msal_async._cache.protocol import AsyncPersistence, Loaded
 from msal_async.testing import DEMO_TENANT_ID, AuthorityEmulator
 
 pytestmark = pytest.mark.anyio
@@ -143,22 +145,34 @@ async def test_encrypted_at_rest_and_readable_with_the_key(
     assert emulator.counts["client_credentials"] == 1
 
 
-async def test_the_wrong_key_is_logged_and_the_file_kept_aside(
-    make_cca: Make, tmp_path: Path, caplog: pytest.LogCaptureFixture
+async def test_a_wrong_or_missing_key_never_touches_the_file(
+    make_cca: Make, emulator: AuthorityEmulator, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    key = AESGCM.generate_key(bit_length=256)
     path = tmp_path / "cache.bin"
-    good = FilePersistence(path, encryption_key=AESGCM.generate_key(bit_length=128))
+    good = FilePersistence(path, encryption_key=key)
     await make_cca(token_cache=PersistedTokenCache(good)).acquire_token_for_client([SCOPE])
     original = path.read_bytes()
-    wrong = FilePersistence(path, encryption_key=AESGCM.generate_key(bit_length=128))
-    with caplog.at_level(logging.ERROR, logger="msal_async"):
-        result = await make_cca(token_cache=PersistedTokenCache(wrong)).acquire_token_for_client(
-            [SCOPE]
-        )
-    assert "access_token" in result
-    assert "failed authenticated decryption" in caplog.text
-    (aside,) = tmp_path.glob("cache.bin.corrupt-*")
-    assert aside.read_bytes() == original
+    for other_key in (AESGCM.generate_key(bit_length=128), None):
+        caplog.clear()
+        cache = PersistedTokenCache(FilePersistence(path, encryption_key=other_key))
+        app = make_cca(token_cache=cache)
+        with caplog.at_level(logging.DEBUG, logger="msal_async"):
+            first = await app.acquire_token_for_client([SCOPE])
+            again = await app.acquire_token_for_client([SCOPE])
+        assert first["token_source"] == "identity_provider"
+        assert again["token_source"] == "cache"  # served from memory
+        assert unsaved(cache)  # the save failed; its changes are kept
+        assert path.read_bytes() == original  # not moved aside, not overwritten
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["cache.bin"]
+        assert caplog.text.count("cannot be decrypted by this process") == 1
+        assert key.hex() not in caplog.text
+        assert other_key is None or other_key.hex() not in caplog.text
+    again_good = make_cca(
+        token_cache=PersistedTokenCache(FilePersistence(path, encryption_key=key))
+    )
+    assert (await again_good.acquire_token_for_client([SCOPE]))["token_source"] == "cache"
+    assert emulator.counts["client_credentials"] == 3
 
 
 def test_constructor_errors_name_the_parameter(tmp_path: Path) -> None:
@@ -221,3 +235,57 @@ async def test_user_tokens_saved_with_whatever_partition_a_flow_names(tmp_path: 
     await cache.save("c1_t1_AppTokenCache")  # the flow knew only the tenant
     assert (folder / "u1.t1.json").exists()
     assert not unsaved(cache)
+
+
+class SlowLockStore(AsyncPersistence):
+    """A fleet-lock store whose lock is taken before its (delayed) reply comes back."""
+
+    supports_locks = True
+
+    def __init__(self) -> None:
+        self.held: dict[str, str] = {}
+        self.taken = anyio.Event()
+        self.reply = anyio.Event()
+
+    async def load(self, partition: str | None, known: Hashable | None) -> Loaded | None:
+        """Nothing stored."""
+        return None
+
+    async def save(self, partition: str | None, update: Callable[[Document], Document]) -> Loaded:
+        """Nothing stored."""
+        return Loaded(1, update({}))
+
+    async def try_lock(self, name: str) -> str | None:
+        """Take the lock at once; answer when ``reply`` is set."""
+        self.held[name] = "token"
+        self.taken.set()
+        await self.reply.wait()
+        return "token"
+
+    async def unlock(self, name: str, token: str) -> None:
+        """Release the lock if ``token`` holds it."""
+        if self.held.get(name) == token:
+            del self.held[name]
+
+
+async def test_a_cancelled_fleet_lock_request_does_not_leak_the_lock() -> None:
+    store = SlowLockStore()
+    cache = PersistedTokenCache(store)
+
+    async def fetch() -> str:
+        await anyio.lowlevel.checkpoint()
+        return "fetched"
+
+    scope = anyio.CancelScope()
+
+    async def flight() -> None:
+        with scope:
+            await cache.fleet_flight("key", fetch)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(flight)
+        await store.taken.wait()  # the lock is taken on the server, its reply is on its way
+        scope.cancel()
+        store.reply.set()
+    assert scope.cancelled_caught
+    assert store.held == {}  # the reply was received, so the lock was released

@@ -17,6 +17,7 @@ from msal_async import (
 )
 from msal_async._cache.codec import apply_changes
 from msal_async._cache.partitions import app_partition
+from msal_async._cache.persistence import unsaved
 from msal_async._cache.protocol import UnsupportedBackendError
 from msal_async.testing import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_TENANT_ID, AuthorityEmulator
 
@@ -180,3 +181,91 @@ def test_constructor_errors(redis: RedisServer) -> None:
         RedisPersistence(42)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="lock_ttl"):
         RedisPersistence(redis.url, lock_ttl=0)
+
+
+def app_event(client_id: str, secret: str, scope: str = "s") -> dict[str, Any]:
+    """A client-credentials token response (tenant ``t``), as ``TokenCache.add`` takes it."""
+    return {
+        "client_id": client_id,
+        "scope": [scope],
+        "token_endpoint": "https://login.microsoftonline.com/t/oauth2/v2.0/token",
+        "environment": "login.microsoftonline.com",
+        "response": {"access_token": secret, "expires_in": 3600},
+        "data": {},
+    }
+
+
+def secrets_of(cache: PersistedTokenCache) -> set[str]:
+    """The access tokens a cache holds in memory."""
+    return {e["secret"] for e in cache.search("AccessToken", query={})}
+
+
+BAD, GOOD = app_partition("bad", "t"), app_partition("good", "t")
+
+
+async def test_a_damaged_partition_is_overwritten_and_redis_stays_up(
+    redis: RedisServer, client: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    await client.hset(f"msal_async:cache:{BAD}", mapping={"v": 1, "d": b"{trunc"})
+    store = RedisPersistence(redis.url, retry_after=30)
+    cache = PersistedTokenCache(store)
+    with caplog.at_level(logging.WARNING, logger="msal_async"):
+        await cache.load(BAD)  # read as empty
+        cache.add(app_event("bad", "X"))
+        await cache.save(BAD)
+        cache.add(app_event("good", "Y"))
+        await cache.save(GOOD)
+    assert "is damaged" in caplog.text
+    assert "unavailable" not in caplog.text
+    assert not unsaved(cache)
+    assert await client.exists(f"msal_async:cache:{GOOD}")
+    other = PersistedTokenCache(RedisPersistence(redis.url))
+    await other.load(BAD)
+    assert secrets_of(other) == {"X"}  # the damaged value was replaced
+    await store.aclose()
+    await other.persistence.aclose()
+
+
+async def test_a_partition_recreated_after_a_flush_is_seen_as_changed(
+    redis: RedisServer, client: Any
+) -> None:
+    a = PersistedTokenCache(RedisPersistence(redis.url))
+    b = PersistedTokenCache(RedisPersistence(redis.url))
+    await a.load(GOOD)
+    a.add(app_event("good", "A-TOKEN", "s1"))
+    await a.save(GOOD)
+    await client.flushdb()  # Redis restarted empty, or evicted the key
+    await b.load(GOOD)
+    b.add(app_event("good", "B-TOKEN", "s2"))
+    await b.save(GOOD)  # a new key, written once: a counter would be back at A's version
+    await a.load(GOOD)
+    assert "B-TOKEN" in secrets_of(a)
+    await a.persistence.aclose()
+    await b.persistence.aclose()
+
+
+async def test_a_worker_with_another_key_never_overwrites_a_partition(
+    redis: RedisServer, client: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    key = bytes(range(32))
+    good = PersistedTokenCache(RedisPersistence(redis.url, encryption_key=key))
+    good.add(app_event("bad", "GOOD"))
+    await good.save(BAD)
+    stored = await client.hgetall(f"msal_async:cache:{BAD}")
+    wrong = PersistedTokenCache(RedisPersistence(redis.url, encryption_key=bytes(32)))
+    with caplog.at_level(logging.WARNING, logger="msal_async"):
+        await wrong.load(BAD)
+        wrong.add(app_event("bad", "WRONG", "other"))
+        await wrong.save(BAD)
+        wrong.add(app_event("good", "Y"))
+        await wrong.save(GOOD)  # other partitions are still written
+    assert caplog.text.count("cannot be decrypted by this worker") == 1
+    assert "unavailable" not in caplog.text
+    assert await client.hgetall(f"msal_async:cache:{BAD}") == stored
+    assert await client.exists(f"msal_async:cache:{GOOD}")
+    assert unsaved(wrong)  # kept for a later save
+    assert "WRONG" in secrets_of(wrong)
+    await good.load(BAD)
+    assert secrets_of(good) == {"GOOD"}
+    await good.persistence.aclose()
+    await wrong.persistence.aclose()
