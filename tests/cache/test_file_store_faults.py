@@ -102,10 +102,17 @@ def kill_a_lock_holder(lockfile: Path) -> int:
 
 
 def dead_pid() -> int:
-    """The pid of a process that has exited."""
-    with subprocess.Popen([sys.executable, "-c", "pass"]) as process:
-        process.wait(10)
-    return process.pid
+    """A pid no process can have (above the kernel's pid_max), so it cannot be reused.
+
+    (A just-exited child's pid was used first; on a busy machine it was once reused at once.)
+    """
+    try:
+        with open("/proc/sys/kernel/pid_max") as limit:
+            return int(limit.read()) + 1
+    except OSError:  # not Linux: an exited child's pid, as good as it gets
+        with subprocess.Popen([sys.executable, "-c", "pass"]) as process:
+            process.wait(10)
+        return process.pid
 
 
 async def test_lock_of_a_killed_process_is_recovered(
