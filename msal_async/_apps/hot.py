@@ -24,23 +24,19 @@ _LIMIT = 4096
 
 
 class _Slot:
-    __slots__ = ("entry", "expires_on", "good_until", "key", "template")
+    __slots__ = ("entry", "expires_on", "good_until", "key", "refresh_on", "secret", "token_type")
 
     def __init__(self, key: str, entry: dict[str, Any]) -> None:
         self.key = key
         self.entry = entry
+        self.secret: str = entry["secret"]
+        self.token_type: str = entry.get("token_type", "Bearer")
         self.expires_on = int(entry["expires_on"])
         good_until = self.expires_on - EXPIRY_BUFFER
-        self.template: dict[str, Any] = {
-            "access_token": entry["secret"],
-            "token_type": entry.get("token_type", "Bearer"),
-            "expires_in": 0,
-            "token_source": "cache",
-        }
+        self.refresh_on: int | None = None
         if "refresh_on" in entry:
-            refresh_on = int(entry["refresh_on"])
-            self.template["refresh_on"] = refresh_on
-            good_until = min(good_until, refresh_on)
+            self.refresh_on = int(entry["refresh_on"])
+            good_until = min(good_until, self.refresh_on)
         self.good_until = good_until
 
 
@@ -64,8 +60,14 @@ class HotSlots:
         if now >= slot.good_until:
             return None
         ctx.telemetry.hit()
-        result = dict(slot.template)
-        result["expires_in"] = int(slot.expires_on - now)
+        result = {
+            "access_token": slot.secret,
+            "token_type": slot.token_type,
+            "expires_in": int(slot.expires_on - now),
+            "token_source": "cache",
+        }
+        if slot.refresh_on is not None:
+            result["refresh_on"] = slot.refresh_on
         return result
 
     def remember(self, shape: Hashable, entry: dict[str, Any] | None) -> None:

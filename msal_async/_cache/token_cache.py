@@ -381,11 +381,12 @@ class TokenCache(PartitionedCacheMixin):
         Returns:
             The live entry dict (do not mutate it).
         """
-        at = self.CredentialType.ACCESS_TOKEN
-        entry = (self._cache.get(at) or {}).get(key)
-        if not isinstance(entry, dict):
+        section = self._cache.get("AccessToken")
+        entry = section.get(key) if section else None
+        if entry.__class__ is not dict:  # absent, or an odd value read from a foreign cache
             return None
         if self._max_entries is not None:
+            at = self.CredentialType.ACCESS_TOKEN
             with self._lock:
                 self._book.touch(partition_of(at, entry), [(at, key)])
         return entry
