@@ -330,18 +330,37 @@ class TokenCache(PartitionedCacheMixin):
                 self._book.touch(partition_of(at, query), used)
         return out
 
-    def accounts_for_username(self, environment: str, username: str) -> list[Entry]:
+    def accounts_for_username(
+        self, environment: str, username: str, *, whole_accounts: bool = False
+    ) -> list[Entry]:
         """The Account entries of one environment whose username matches, ignoring case.
+
+        Args:
+            environment: The authority host.
+            username: The username, any case.
+            whole_accounts: Return every Account entry (of this environment) of the home
+                accounts that matched, in the cache's order, as ``get_accounts`` groups them.
 
         Returns:
             The live entry dicts (do not mutate them).
         """
         account = self.CredentialType.ACCOUNT
-        query = {"environment": environment.lower(), "username": username}
+        env = environment.lower()
         with self._lock:
-            index = self._indexes[account][-1]
+            indexes = self._indexes[account]
             section = self._cache.get(account) or {}
-            return [section[k] for k in index.keys_for(query) if isinstance(section.get(k), dict)]
+            keys = indexes[-1].keys_for({"environment": env, "username": username})
+            if whole_accounts:
+                by_home = indexes[0]  # ("home_account_id", "environment")
+                homes = dict.fromkeys(
+                    section[k].get("home_account_id") for k in keys if k in section
+                )
+                keys = [
+                    k
+                    for home in homes
+                    for k in by_home.keys_for({"home_account_id": home, "environment": env})
+                ]
+            return [section[k] for k in keys if isinstance(section.get(k), dict)]
 
     def holds(self, credential_type: str, entry: Mapping[str, Any]) -> bool:
         """Whether an entry with ``entry``'s key is still stored (it may have been removed).

@@ -45,16 +45,7 @@ def find_accounts(
     if username is None:
         entries = list(ctx.cache.search(CredentialType.ACCOUNT, query={"environment": environment}))
     else:
-        homes = dict.fromkeys(
-            e.get("home_account_id") for e in ctx.cache.accounts_for_username(environment, username)
-        )
-        entries = [
-            entry
-            for home in homes
-            for entry in ctx.cache.search(
-                CredentialType.ACCOUNT, query={"environment": environment, "home_account_id": home}
-            )
-        ]
+        entries = ctx.cache.accounts_for_username(environment, username, whole_accounts=True)
     grouped: dict[Any, dict[str, Any]] = {}
     for entry in entries:
         if entry.get("authority_type") in _INTERESTING:
