@@ -26,6 +26,7 @@ LAYERS: dict[str, int] = {
     "_transport": 2,
     "_singleflight": 2,
     "_cache.token_cache": 2,
+    "_cache.indexes": 1,
     "_cache": 2,
     "_discovery": 3,
     "_region": 3,

@@ -11,6 +11,7 @@ from collections.abc import Generator, Iterable, Mapping
 from typing import Any
 
 from msal_async._cache import schema
+from msal_async._cache.indexes import FoldedIndex, Index
 from msal_async._cache.partitioned import PartitionedCacheMixin
 from msal_async._cache.partitions import PartitionBook, Slot, partition_of
 from msal_async._cache.schema import Entry
@@ -18,55 +19,6 @@ from msal_async._cache.schema import Entry
 __all__ = ["SerializableTokenCache", "TokenCache"]
 
 logger = logging.getLogger("msal_async.token_cache")
-
-_UNHASHABLE = object()  # one bucket for odd values (lists, dicts) read from a foreign cache
-
-
-def _bucket_value(value: Any) -> Any:
-    # The index must map equal values to equal buckets; unhashable ones share a bucket and the
-    # final entry_matches() check sorts them out.
-    try:
-        hash(value)
-    except TypeError:
-        return _UNHASHABLE
-    return value
-
-
-class _Index:
-    """Keys of one section grouped by the values of some fields (an ordered set per bucket)."""
-
-    __slots__ = ("buckets", "fields")
-
-    def __init__(self, fields: tuple[str, ...]) -> None:
-        self.fields = fields
-        self.buckets: dict[tuple[Any, ...], dict[str, None]] = {}
-
-    def bucket_of(self, entry: Mapping[str, Any]) -> tuple[Any, ...]:
-        return tuple(_bucket_value(entry.get(f)) for f in self.fields)
-
-    def add(self, key: str, entry: Mapping[str, Any]) -> None:
-        self.buckets.setdefault(self.bucket_of(entry), {})[key] = None
-
-    def discard(self, key: str, entry: Mapping[str, Any]) -> None:
-        bucket_id = self.bucket_of(entry)
-        bucket = self.buckets.get(bucket_id)
-        if bucket is not None:
-            bucket.pop(key, None)
-            if not bucket:
-                del self.buckets[bucket_id]
-
-    def keys_for(self, query: Mapping[str, Any]) -> list[str]:
-        return list(self.buckets.get(self.bucket_of(query), ()))
-
-
-class _FoldedIndex(_Index):
-    """An index whose string values are compared case-insensitively (usernames)."""
-
-    __slots__ = ()
-
-    def bucket_of(self, entry: Mapping[str, Any]) -> tuple[Any, ...]:
-        return tuple(v.lower() if isinstance(v, str) else v for v in super().bucket_of(entry))
-
 
 _USERNAME_FIELDS = ("environment", "username")
 
@@ -105,7 +57,7 @@ class TokenCache(PartitionedCacheMixin):
             raise ValueError(msg)
         self._lock = threading.RLock()
         self._cache: dict[str, Any] = {}
-        self._indexes: dict[str, tuple[_Index, ...]] = {}
+        self._indexes: dict[str, tuple[Index, ...]] = {}
         self._book = PartitionBook()
         self._max_entries = max_entries
         #: Partitions dropped by the entry limit since a persistence last looked (it reloads them).
@@ -118,11 +70,11 @@ class TokenCache(PartitionedCacheMixin):
 
     def _rebuild_indexes(self) -> None:
         self._indexes = {
-            ct: tuple(_Index(f) for f in fields) for ct, fields in schema.INDEX_FIELDS.items()
+            ct: tuple(Index(f) for f in fields) for ct, fields in schema.INDEX_FIELDS.items()
         }
         # get_accounts(username=...) is case-insensitive; a folded index keeps it O(matches).
         account = self.CredentialType.ACCOUNT
-        self._indexes[account] = (*self._indexes[account], _FoldedIndex(_USERNAME_FIELDS))
+        self._indexes[account] = (*self._indexes[account], FoldedIndex(_USERNAME_FIELDS))
         self._book.clear()
         for ct, section in self._cache.items():
             if isinstance(section, dict):

@@ -410,7 +410,7 @@ def assert_indexes_consistent(cache: TokenCache) -> None:
 
 def test_accounts_for_username_uses_a_case_insensitive_index() -> None:
     """get_accounts(username=...) must not scan every account (issue 3's benchmark)."""
-    from msal_async._cache.token_cache import _FoldedIndex
+    from msal_async._cache.indexes import FoldedIndex
 
     cache = TokenCache()
     for i in range(50):
@@ -429,5 +429,5 @@ def test_accounts_for_username_uses_a_case_insensitive_index() -> None:
     found = cache.accounts_for_username("LOGIN.microsoftonline.com", "user7@contoso.COM")
     assert [a["home_account_id"] for a in found] == ["uid7.utid"]
     index = cache._indexes["Account"][-1]
-    assert isinstance(index, _FoldedIndex)
+    assert isinstance(index, FoldedIndex)
     assert len(index.keys_for({"environment": "login.microsoftonline.com", "username": "x"})) == 0
