@@ -102,13 +102,13 @@ class SingleFlight(Generic[T]):
     ) -> None:
         try:
             flight.value = await call()
-        except anyio.get_cancelled_exc_class():
-            # The app's task group is closing; waiters get an error of their own, never this
-            # task's cancellation.
-            flight.error = RuntimeError("the application was closed while this request ran")
-            raise
         except Exception as exc:  # noqa: BLE001 (re-raised in every waiter)
             flight.error = exc
+        except BaseException:
+            # The app's task group is closing (or the process is stopping): waiters get an
+            # error of their own, never this task's cancellation.
+            flight.error = RuntimeError("the application was closed while this request ran")
+            raise
         finally:
             with self._lock:
                 self._flights.pop(key, None)

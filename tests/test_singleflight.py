@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import anyio
 import pytest
 
@@ -113,3 +115,29 @@ async def test_cancelled_follower_stops_waiting_others_get_result() -> None:
         assert scope.cancelled_caught
         gate.set()
     assert got == ["v"]
+
+
+async def test_with_spawn_every_caller_only_waits_and_a_closing_group_errors_them() -> None:
+    flights: SingleFlight[str] = SingleFlight()
+    gate = anyio.Event()
+    errors: list[BaseException] = []
+
+    async def work() -> str:
+        await gate.wait()
+        return "never"
+
+    async def caller(spawn: Any) -> None:
+        try:
+            await flights.run("k", work, spawn=spawn)
+        except RuntimeError as exc:
+            errors.append(exc)
+
+    async with anyio.create_task_group() as outer, anyio.create_task_group() as app_group:
+        outer.start_soon(caller, app_group.start_soon)
+        outer.start_soon(caller, app_group.start_soon)
+        await anyio.wait_all_tasks_blocked()
+        assert flights.in_flight() == 1
+        app_group.cancel_scope.cancel()  # the app closes while the request runs
+    assert len(errors) == 2
+    assert all("closed" in str(e) for e in errors)
+    assert flights.in_flight() == 0
