@@ -11,28 +11,17 @@ from __future__ import annotations
 import html
 import re
 import secrets
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from ._entra import EntraError
-from ._http import HttpResponse, RecordedRequest
+from ._http import HttpResponse, RouteContext
 from ._tokens import make_client_info, stable_guid
 from ._users import AuthCode, UserTokenSettings
 
 __all__ = ["authorize_endpoint", "parse_auth_response", "parse_form_post"]
 
 _HIDDEN_INPUT = re.compile(r'<input type="hidden" name="([^"]*)" value="([^"]*)"\s*/?>')
-
-
-class _RouteContext(Protocol):
-    @property
-    def http(self) -> RecordedRequest: ...
-    @property
-    def base_url(self) -> str: ...
-    @property
-    def tenant(self) -> str: ...
-    @property
-    def now(self) -> int: ...
 
 
 def parse_form_post(page: str) -> dict[str, str]:
@@ -107,7 +96,7 @@ def _pick_user(emulator: Any, settings: UserTokenSettings, query: dict[str, str]
     return settings.signed_in
 
 
-async def authorize_endpoint(emulator: Any, context: _RouteContext) -> HttpResponse:
+async def authorize_endpoint(emulator: Any, context: RouteContext) -> HttpResponse:
     """``GET /{tenant}/oauth2/v2.0/authorize``: sign the test user in and redirect back.
 
     Args:

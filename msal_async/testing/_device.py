@@ -13,10 +13,10 @@ import string
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from ._entra import EntraError
-from ._http import HttpResponse, RecordedRequest
+from ._http import HttpResponse, RouteContext
 from ._signin import PasswordUser, UserDirectory, tracked_token_response
 
 if TYPE_CHECKING:
@@ -33,17 +33,6 @@ __all__ = [
 
 DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 _USER_CODE_ALPHABET = string.ascii_uppercase + string.digits
-
-
-class _RouteContext(Protocol):
-    @property
-    def http(self) -> RecordedRequest: ...
-    @property
-    def base_url(self) -> str: ...
-    @property
-    def tenant(self) -> str: ...
-    @property
-    def now(self) -> int: ...
 
 
 @dataclass
@@ -209,7 +198,7 @@ def _new_user_code() -> str:
     return "".join(secrets.choice(_USER_CODE_ALPHABET) for _ in range(9))
 
 
-async def device_code_endpoint(emulator: Any, context: _RouteContext) -> HttpResponse:
+async def device_code_endpoint(emulator: Any, context: RouteContext) -> HttpResponse:
     """``POST /{tenant}/oauth2/v2.0/devicecode``: hand out a device code and a user code.
 
     Args:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
 __all__ = [
@@ -42,6 +42,30 @@ class RecordedRequest:
     query: dict[str, str] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
     form: dict[str, str] = field(default_factory=dict)
+
+
+class RouteContext(Protocol):
+    """What an endpoint handler reads of the request it serves."""
+
+    @property
+    def http(self) -> RecordedRequest:
+        """The recorded request."""
+        ...
+
+    @property
+    def base_url(self) -> str:
+        """``scheme://host[:port]`` the emulator was reached at."""
+        ...
+
+    @property
+    def tenant(self) -> str:
+        """The tenant path segment, as sent."""
+        ...
+
+    @property
+    def now(self) -> int:
+        """The emulator's clock, epoch seconds."""
+        ...
 
 
 @dataclass

@@ -10,9 +10,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
-from ._device import _RouteContext
 from ._entra import EntraError
-from ._http import HttpResponse
+from ._http import HttpResponse, RouteContext
 from ._signin import UserDirectory, tracked_token_response
 
 if TYPE_CHECKING:
@@ -43,7 +42,7 @@ def _bad_credentials() -> EntraError:
     )
 
 
-async def user_realm_endpoint(emulator: Any, context: _RouteContext) -> HttpResponse:
+async def user_realm_endpoint(emulator: Any, context: RouteContext) -> HttpResponse:
     """``GET /common/userrealm/{username}?api-version=1.0``: managed or federated.
 
     Args:
