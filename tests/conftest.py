@@ -97,3 +97,17 @@ def https_authority(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpsA
     tls = TLSFiles(certfile=certfile, keyfile=keyfile, ca_file=ca_file)
     with serve_in_thread(emulator, tls=tls) as base_url:
         yield HttpsAuthority(emulator, base_url, str(ca_file))
+
+
+def requests_session_trusting(ca_file: str) -> Any:
+    """A ``requests.Session`` for real msal that trusts ``ca_file``.
+
+    ``trust_env`` is off because ``REQUESTS_CA_BUNDLE`` would otherwise win over ``verify``
+    (requests#3829), and this machine sets it.
+    """
+    import requests
+
+    session = requests.Session()
+    session.trust_env = False
+    session.verify = ca_file
+    return session

@@ -11,12 +11,12 @@ import anyio
 import httpx
 import msal
 import pytest
-import requests
 
 from msal_async import ConfidentialClientApplication
 from msal_async._region import region_detector
 from msal_async.testing import DEMO_TENANT_ID, AuthorityEmulator
 
+from ..conftest import requests_session_trusting
 from ..credentials.certs import CERT_CLIENT_ID, CertSet, generate_cert_set
 
 pytestmark = pytest.mark.anyio
@@ -86,9 +86,10 @@ def test_msal_reuses_its_assertion_and_a_strict_server_rejects_the_second(
     emulator = AuthorityEmulator()
     emulator.register_client(CERT_CLIENT_ID, certificate=cert_set.cert_pem)
     tls = TLSFiles(certfile=cert_file, keyfile=key_file, ca_file=ca_file)
-    with serve_in_thread(emulator, tls=tls) as base_url, requests.Session() as session:
-        session.trust_env = False
-        session.verify = str(ca_file)
+    with (
+        serve_in_thread(emulator, tls=tls) as base_url,
+        requests_session_trusting(str(ca_file)) as session,
+    ):
         app = msal.ConfidentialClientApplication(
             CERT_CLIENT_ID,
             client_credential=cert_set.credentials()["pem+certificate"],

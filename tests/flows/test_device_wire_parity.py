@@ -7,12 +7,11 @@ from typing import Any
 import anyio
 import msal
 import pytest
-import requests
 
 from msal_async import PublicClientApplication
 from msal_async.testing import RecordedRequest
 
-from ..conftest import HttpsAuthority
+from ..conftest import HttpsAuthority, requests_session_trusting
 from .conftest import PUBLIC_CLIENT_ID, USERNAME
 
 pytestmark = pytest.mark.anyio
@@ -24,9 +23,7 @@ VARYING_VALUES = {"client-request-id", "x-client-sku", "x-client-ver"}
 
 
 def run_msal(https: HttpsAuthority) -> dict[str, Any]:
-    with requests.Session() as session:
-        session.trust_env = False
-        session.verify = https.ca_file
+    with requests_session_trusting(https.ca_file) as session:
         app = msal.PublicClientApplication(
             PUBLIC_CLIENT_ID,
             authority=https.authority,

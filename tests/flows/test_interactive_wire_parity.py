@@ -21,7 +21,7 @@ import requests
 from msal_async import PublicClientApplication
 from msal_async.testing import parse_form_post
 
-from ..conftest import HttpsAuthority
+from ..conftest import HttpsAuthority, requests_session_trusting
 from .conftest import PUBLIC_CLIENT_ID, USERNAME
 
 pytestmark = pytest.mark.anyio
@@ -67,9 +67,7 @@ def browser(https_authority: HttpsAuthority) -> Iterator[PlayingBrowser]:
 
 
 def run_msal(https: HttpsAuthority) -> dict[str, Any]:
-    with requests.Session() as session:
-        session.trust_env = False
-        session.verify = https.ca_file
+    with requests_session_trusting(https.ca_file) as session:
         app = msal.PublicClientApplication(
             PUBLIC_CLIENT_ID,
             authority=https.authority,

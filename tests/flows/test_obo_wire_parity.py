@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import msal
 import pytest
-import requests
 
 from msal_async import ConfidentialClientApplication
 from msal_async.testing import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, RecordedRequest
 
-from ..conftest import HttpsAuthority
+from ..conftest import HttpsAuthority, requests_session_trusting
 
 pytestmark = pytest.mark.anyio
 
@@ -36,9 +35,7 @@ async def test_obo_request_matches_msal(
         audience=DEMO_CLIENT_ID, client_id="spa", user_oid="0a0b0c0d-0000-4000-8000-000000000001"
     )
     start = len(emulator.requests)
-    with requests.Session() as session:
-        session.trust_env = False
-        session.verify = https_authority.ca_file
+    with requests_session_trusting(https_authority.ca_file) as session:
         theirs_app = msal.ConfidentialClientApplication(
             DEMO_CLIENT_ID,
             client_credential=DEMO_CLIENT_SECRET,

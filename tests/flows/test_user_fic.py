@@ -8,12 +8,11 @@ from typing import Any
 import anyio
 import msal
 import pytest
-import requests
 
 from msal_async import ConfidentialClientApplication
 from msal_async.testing import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, AuthorityEmulator
 
-from ..conftest import HttpsAuthority
+from ..conftest import HttpsAuthority, requests_session_trusting
 
 pytestmark = pytest.mark.anyio
 
@@ -110,9 +109,7 @@ async def test_request_matches_msal(https_authority: HttpsAuthority) -> None:
     credential = fic(emulator)
 
     def theirs() -> dict[str, Any]:
-        with requests.Session() as session:
-            session.trust_env = False
-            session.verify = https_authority.ca_file
+        with requests_session_trusting(https_authority.ca_file) as session:
             app = msal.ConfidentialClientApplication(
                 DEMO_CLIENT_ID,
                 client_credential=DEMO_CLIENT_SECRET,
