@@ -10,6 +10,7 @@ from .._flows import client_credentials, on_behalf_of, user_fic
 from .._oauth2.claims import parse_claims
 from .._oauth2.scopes import decorate_scopes, validate_scopes
 from .._region import region_detector
+from . import options
 from .base import ClientApplication
 
 __all__ = ["ConfidentialClientApplication"]
@@ -86,37 +87,15 @@ class ConfidentialClientApplication(ClientApplication):
         if kwargs.pop("force_refresh", None):
             msg = "Historically, this method does not support force_refresh behavior. "
             raise ValueError(msg)
-        data = kwargs.pop("data", None) or {}
-        if not isinstance(data, dict):
-            msg = f"data must be a dict of extra form fields, got {type(data).__name__}"
-            raise TypeError(msg)
-        data = dict(data)
-        if kwargs:
-            msg = (
-                f"acquire_token_for_client() got unexpected keyword arguments "
-                f"{sorted(kwargs)}; extra form fields go in data={{...}}"
-            )
-            raise TypeError(msg)
+        data = options.take_data(kwargs, "acquire_token_for_client")
         scope_list = validate_scopes(scopes)
-        if claims_challenge is not None:
-            if not isinstance(claims_challenge, str):
-                msg = "claims_challenge must be a JSON string (from WWW-Authenticate), or None"
-                raise TypeError(msg)
-            parse_claims(claims_challenge)
+        options.check_claims("claims_challenge", claims_challenge, wrong_type=TypeError)
         if fmi_path is not None:
             if not isinstance(fmi_path, str):
                 msg = f"fmi_path must be a string, got {type(fmi_path).__name__}"
                 raise ValueError(msg)
             data["fmi_path"] = fmi_path
-        if forwarded_client_claims is not None:
-            if not isinstance(forwarded_client_claims, str):
-                msg = (
-                    "forwarded_client_claims must be a string, got "
-                    f"{type(forwarded_client_claims).__name__}"
-                )
-                raise ValueError(msg)
-            parse_claims(forwarded_client_claims, name="forwarded_client_claims")
-            data["client_claims"] = forwarded_client_claims
+        options.stash_client_claims(forwarded_client_claims, data)
         if self.authority.tenant.lower() in _COMMON_TENANTS:
             warnings.warn(
                 "Using /common or /organizations authority "
@@ -193,11 +172,11 @@ class ConfidentialClientApplication(ClientApplication):
                 f"got {type(user_assertion).__name__}"
             )
             raise TypeError(msg)
-        data = _pop_data(kwargs, "acquire_token_on_behalf_of")
+        data = options.take_data(kwargs, "acquire_token_on_behalf_of")
         decorated = decorate_scopes(scopes, self._exclude_scopes)
         if claims_challenge is not None:
             parse_claims(claims_challenge)
-        _stash_client_claims(forwarded_client_claims, data)
+        options.stash_client_claims(forwarded_client_claims, data)
         return await on_behalf_of.acquire_token_on_behalf_of(
             self._ctx, user_assertion, decorated, claims_challenge=claims_challenge, data=data
         )
@@ -245,11 +224,11 @@ class ConfidentialClientApplication(ClientApplication):
         if username and user_object_id:
             msg = "username and user_object_id are mutually exclusive"
             raise ValueError(msg)
-        data = _pop_data(kwargs, "acquire_token_by_user_federated_identity_credential")
+        data = options.take_data(kwargs, "acquire_token_by_user_federated_identity_credential")
         decorated = decorate_scopes(scopes, self._exclude_scopes)
         if claims_challenge is not None:
             parse_claims(claims_challenge)
-        _stash_client_claims(forwarded_client_claims, data)
+        options.stash_client_claims(forwarded_client_claims, data)
         return await user_fic.acquire_token_by_user_fic(
             self._ctx,
             decorated,
@@ -271,32 +250,3 @@ class ConfidentialClientApplication(ClientApplication):
         await self._ctx.cache_before_lookup(realm=realm)
         self.token_cache.remove_app_tokens(client_id=self.client_id, environments=environments)
         await self._ctx.cache_after_change(realm=realm)  # a persistent store forgets them too
-
-
-def _pop_data(kwargs: dict[str, Any], method: str) -> dict[str, Any]:
-    """Take msal's ``data=`` out of ``kwargs``; reject anything else."""
-    data = kwargs.pop("data", None) or {}
-    if not isinstance(data, dict):
-        msg = f"data must be a dict of extra form fields, got {type(data).__name__}"
-        raise TypeError(msg)
-    if kwargs:
-        msg = (
-            f"{method}() got unexpected keyword arguments {sorted(kwargs)}; extra form "
-            "fields go in data={...}"
-        )
-        raise TypeError(msg)
-    return dict(data)
-
-
-def _stash_client_claims(forwarded_client_claims: str | None, data: dict[str, Any]) -> None:
-    """msal's ``_stash_client_claims``: validate, and keep as the cache-key-only field."""
-    if forwarded_client_claims is None:
-        return
-    if not isinstance(forwarded_client_claims, str):
-        msg = (
-            "forwarded_client_claims must be a string, got "
-            f"{type(forwarded_client_claims).__name__}"
-        )
-        raise ValueError(msg)  # noqa: TRY004 (msal raises ValueError)
-    parse_claims(forwarded_client_claims, name="forwarded_client_claims")
-    data["client_claims"] = forwarded_client_claims

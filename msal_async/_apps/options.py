@@ -12,6 +12,8 @@ from typing import Any
 
 import httpx
 
+from .._oauth2.claims import parse_claims
+
 __all__ = [
     "check_bool",
     "check_capabilities",
@@ -164,3 +166,75 @@ def check_client_claims(value: object) -> dict[str, Any] | None:
         return value
     msg = "client_claims"
     raise _type_error(msg, "a dict of claims or None", value)
+
+
+# --- call arguments shared by the acquire_* methods ---------------------------------------
+
+
+def take_data(kwargs: dict[str, Any], method: str | None = None) -> dict[str, Any]:
+    """Pop msal's ``data=`` (extra form fields) from ``kwargs``.
+
+    Args:
+        kwargs: the call's keyword arguments (changed in place).
+        method: when given, any other keyword left in ``kwargs`` is rejected, naming it.
+
+    Returns:
+        A copy of the data dict.
+
+    Raises:
+        TypeError: ``data`` is not a dict, or an unexpected keyword remains.
+    """
+    data = kwargs.pop("data", None) or {}
+    if not isinstance(data, dict):
+        msg = f"data must be a dict of extra form fields, got {type(data).__name__}"
+        raise TypeError(msg)
+    if method is not None:
+        reject_kwargs(method, kwargs)
+    return dict(data)
+
+
+def reject_kwargs(method: str, kwargs: dict[str, Any]) -> None:
+    """Raise TypeError naming any keyword argument ``method`` does not take."""
+    if kwargs:
+        msg = (
+            f"{method}() got unexpected keyword arguments {sorted(kwargs)}; "
+            "extra form fields go in data={...}"
+        )
+        raise TypeError(msg)
+
+
+def check_claims(name: str, value: object, *, wrong_type: type[Exception] = ValueError) -> None:
+    """A claims argument must be None or a JSON object string.
+
+    Raises:
+        ``wrong_type``: not a string (msal raises ValueError on most paths).
+        ValueError: not a JSON object.
+    """
+    if value is None:
+        return
+    if not isinstance(value, str):
+        msg = (
+            f"{name} must be a JSON string (from WWW-Authenticate), or None"
+            if wrong_type is TypeError
+            else f"{name} must be a JSON string, or None; got {type(value).__name__}"
+        )
+        raise wrong_type(msg)
+    parse_claims(value, name=name)
+
+
+def stash_client_claims(forwarded_client_claims: object, data: dict[str, Any]) -> None:
+    """msal's ``_stash_client_claims``: validate, and keep as the cache-key-only field.
+
+    Raises:
+        ValueError: not a string, or not a JSON object (msal's exception type).
+    """
+    if forwarded_client_claims is None:
+        return
+    if not isinstance(forwarded_client_claims, str):
+        msg = (
+            "forwarded_client_claims must be a string, got "
+            f"{type(forwarded_client_claims).__name__}"
+        )
+        raise ValueError(msg)  # noqa: TRY004 (msal raises ValueError)
+    parse_claims(forwarded_client_claims, name="forwarded_client_claims")
+    data["client_claims"] = forwarded_client_claims

@@ -10,8 +10,8 @@ from .._credentials import ClientCredential
 from .._errors import BrowserInteractionTimeoutError, error_result
 from .._flows import auth_code, device_code, interactive
 from .._loopback import LoopbackListener
-from .._oauth2.claims import parse_claims
 from .._oauth2.scopes import decorate_scopes
+from . import options
 from .base import ClientApplication
 
 __all__ = ["PublicClientApplication"]
@@ -88,9 +88,9 @@ class PublicClientApplication(ClientApplication):
             TypeError: unexpected keyword arguments.
             MsalTransportError: the authority could not be reached.
         """
-        _no_kwargs("initiate_device_flow", kwargs)
+        options.reject_kwargs("initiate_device_flow", kwargs)
         decorated = decorate_scopes(scopes or [], self._ctx.exclude_scopes)
-        _check_claims(claims_challenge)
+        options.check_claims("claims_challenge", claims_challenge, wrong_type=TypeError)
         return await device_code.initiate_device_flow(
             self._ctx,
             decorated,
@@ -129,9 +129,9 @@ class PublicClientApplication(ClientApplication):
         if exit_condition is not None and not callable(exit_condition):
             msg = f"exit_condition must be a callable (flow) -> bool, got {exit_condition!r}"
             raise TypeError(msg)
-        data = _pop_data(kwargs)
-        _no_kwargs("acquire_token_by_device_flow", kwargs)
-        _check_claims(claims_challenge)
+        data = options.take_data(kwargs)
+        options.reject_kwargs("acquire_token_by_device_flow", kwargs)
+        options.check_claims("claims_challenge", claims_challenge, wrong_type=TypeError)
         return await device_code.acquire_token_by_device_flow(
             self._ctx,
             flow,
@@ -188,17 +188,17 @@ class PublicClientApplication(ClientApplication):
             RuntimeError: the ID token's nonce or ``auth_time`` check failed.
             MsalTransportError: the authority could not be reached.
         """
-        data = _pop_data(kwargs)
+        data = options.take_data(kwargs)
         kwargs.pop("enable_msa_passthrough", None)  # a broker-only setting
         pages = {k: kwargs.pop(k, None) for k in _PAGE_KWARGS}
         auth_uri_callback = kwargs.pop("auth_uri_callback", None)
-        _no_kwargs("acquire_token_interactive", kwargs)
+        options.reject_kwargs("acquire_token_interactive", kwargs)
         if auth_scheme is not None:
             msg = "auth_scheme is currently only available from broker, which msal_async lacks"
             raise ValueError(msg)
         decorated = decorate_scopes(scopes, self._ctx.exclude_scopes) if scopes else []
         consent = sorted(set(decorated) | set(extra_scopes_to_consent or []))
-        _check_claims(claims_challenge)
+        options.check_claims("claims_challenge", claims_challenge, wrong_type=TypeError)
         if on_before_launching_ui is not None:
             on_before_launching_ui(ui="browser")
         async with LoopbackListener(port) as listener:
@@ -238,29 +238,3 @@ class PublicClientApplication(ClientApplication):
 
 
 _PAGE_KWARGS = ("welcome_template", "success_template", "error_template")
-
-
-def _pop_data(kwargs: dict[str, Any]) -> dict[str, Any]:
-    data = kwargs.pop("data", None) or {}
-    if not isinstance(data, dict):
-        msg = f"data must be a dict of extra form fields, got {type(data).__name__}"
-        raise TypeError(msg)
-    return dict(data)
-
-
-def _no_kwargs(method: str, kwargs: dict[str, Any]) -> None:
-    if kwargs:
-        msg = (
-            f"{method}() got unexpected keyword arguments {sorted(kwargs)}; "
-            "extra form fields go in data={...}"
-        )
-        raise TypeError(msg)
-
-
-def _check_claims(claims_challenge: object) -> None:
-    if claims_challenge is None:
-        return
-    if not isinstance(claims_challenge, str):
-        msg = "claims_challenge must be a JSON string (from WWW-Authenticate), or None"
-        raise TypeError(msg)
-    parse_claims(claims_challenge)

@@ -13,9 +13,10 @@ import anyio.abc
 from .._flows import accounts as accounts_flow
 from .._flows import auth_code, refresh, silent
 from .._flows.context import AppContext
-from .._oauth2.claims import merge_capabilities, parse_claims
+from .._oauth2.claims import merge_capabilities
 from .._oauth2.scopes import decorate_scopes, validate_scopes
 from .._oauth2.user_tokens import validate_ssh_cert_data
+from . import options
 from .hot import HotSlots
 
 __all__ = ["UserTokenMethods"]
@@ -26,28 +27,10 @@ _AUTHORITY_IGNORED = "We haven't decided how/if this method will accept authorit
 
 
 def _take_data(method: str, kwargs: dict[str, Any]) -> dict[str, Any]:
-    """Pop msal's ``data=`` (extra form fields) and reject any other keyword."""
-    data = kwargs.pop("data", None) or {}
-    if not isinstance(data, dict):
-        msg = f"data must be a dict of extra form fields, got {type(data).__name__}"
-        raise TypeError(msg)
-    if kwargs:
-        msg = (
-            f"{method}() got unexpected keyword arguments {sorted(kwargs)}; "
-            "extra form fields go in data={...}"
-        )
-        raise TypeError(msg)
+    """Pop msal's ``data=``, reject any other keyword, and check SSH-certificate fields."""
+    data = options.take_data(kwargs, method)
     validate_ssh_cert_data(data)
-    return dict(data)
-
-
-def _check_claims(name: str, value: object) -> None:
-    if value is None:
-        return
-    if not isinstance(value, str):
-        msg = f"{name} must be a JSON string, or None; got {type(value).__name__}"
-        raise ValueError(msg)  # noqa: TRY004 (msal raises ValueError)
-    parse_claims(value, name=name)
+    return data
 
 
 class UserTokenMethods:
@@ -141,7 +124,7 @@ class UserTokenMethods:
             ValueError: bad scopes (reserved ones included), or the authority is unreachable.
         """
         decorated = self._decorate(scopes)
-        _check_claims("claims_challenge", claims_challenge)
+        options.check_claims("claims_challenge", claims_challenge)
         if response_mode != "form_post":
             warnings.warn(
                 "response_mode='form_post' is recommended for better security. "
@@ -202,7 +185,7 @@ class UserTokenMethods:
             msg = f"get_authorization_request_url() got unexpected arguments {sorted(kwargs)}"
             raise TypeError(msg)
         decorated = self._decorate(scopes)
-        _check_claims("claims_challenge", claims_challenge)
+        options.check_claims("claims_challenge", claims_challenge)
         warnings.warn(
             "Change your get_authorization_request_url() to initiate_auth_code_flow()",
             DeprecationWarning,
@@ -292,9 +275,9 @@ class UserTokenMethods:
             msg = "Invalid parameter type"
             raise AssertionError(msg)  # noqa: TRY004 (msal asserts)
         data = _take_data("acquire_token_by_authorization_code", kwargs)
-        _check_claims("claims_challenge", claims_challenge)
+        options.check_claims("claims_challenge", claims_challenge)
         if forwarded_client_claims is not None:
-            _check_claims("forwarded_client_claims", forwarded_client_claims)
+            options.check_claims("forwarded_client_claims", forwarded_client_claims)
             data["client_claims"] = forwarded_client_claims
         warnings.warn(
             "Change your acquire_token_by_authorization_code() "
@@ -440,9 +423,9 @@ class UserTokenMethods:
             raise AssertionError(msg)  # noqa: TRY004 (msal asserts)
         data = _take_data("acquire_token_silent", kwargs)
         if forwarded_client_claims is not None:
-            _check_claims("forwarded_client_claims", forwarded_client_claims)
+            options.check_claims("forwarded_client_claims", forwarded_client_claims)
             data["client_claims"] = forwarded_client_claims
-        _check_claims("claims_challenge", claims_challenge)
+        options.check_claims("claims_challenge", claims_challenge)
         if authority:
             warnings.warn(_AUTHORITY_IGNORED, UserWarning, stacklevel=2)
         if auth_scheme is not None:
