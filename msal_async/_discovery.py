@@ -23,7 +23,7 @@ from ._transport import HttpResponse, Transport
 
 __all__ = ["Discovery"]
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("msal_async.discovery")
 
 
 def _service_error(url: str, response: HttpResponse) -> MsalServiceError:
@@ -48,14 +48,14 @@ class Discovery:
 
     Args:
         transport: The app's transport; discovery GETs share its ``http_cache`` (24 h).
+        flights: The app's single-flight registry (concurrent callers share one request).
     """
 
-    def __init__(self, transport: Transport) -> None:
+    def __init__(self, transport: Transport, flights: SingleFlight | None = None) -> None:
         self._transport = transport
         self._endpoints: dict[Authority, AuthorityEndpoints] = {}
         self._alias_groups: dict[str, list[list[str]]] = {}
-        self._resolving: SingleFlight[AuthorityEndpoints] = SingleFlight()
-        self._aliasing: SingleFlight[list[list[str]]] = SingleFlight()
+        self._flights = flights if flights is not None else SingleFlight()
 
     def cached(self, authority: Authority) -> AuthorityEndpoints | None:
         """Return the memoised endpoints of ``authority`` without any I/O.
@@ -91,7 +91,9 @@ class Discovery:
         endpoints = self._endpoints.get(authority)
         if endpoints is not None:
             return endpoints
-        return await self._resolving.run(authority, lambda: self._resolve_once(authority))
+        return await self._flights.run(
+            ("discovery", authority), lambda: self._resolve_once(authority)
+        )
 
     async def resolve_regional(self, authority: Authority, region: str) -> AuthorityEndpoints:
         """Return the endpoints of the regional (ESTS-R) twin of ``authority``.
@@ -139,7 +141,9 @@ class Discovery:
         url, params = instance_metadata_request(instance)
         groups = self._alias_groups.get(url)
         if groups is None:
-            groups = await self._aliasing.run(url, lambda: self._fetch_aliases(url, params))
+            groups = await self._flights.run(
+                ("aliases", url), lambda: self._fetch_aliases(url, params)
+            )
         for group in groups:
             if instance in group:
                 return [alias for alias in group if alias != instance]

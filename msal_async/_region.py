@@ -37,7 +37,7 @@ __all__ = [
     "valid_region",
 ]
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("msal_async.region")
 
 #: The compute-metadata endpoint whose ``location`` is the VM's region.
 IMDS_REGION_URL = "http://169.254.169.254/metadata/instance/compute"
@@ -105,7 +105,6 @@ class RegionDetector:
         self.timeout = timeout
         self._lock = threading.Lock()
         self._detected: dict[str, str | None] = {}
-        self._flights: SingleFlight[str | None] = SingleFlight()
         self.probes = 0  # IMDS requests sent, for tests and diagnostics
 
     def forget(self) -> None:
@@ -120,6 +119,7 @@ class RegionDetector:
         transport: Transport,
         *,
         has_credential: bool,
+        flights: SingleFlight,
         environ: Mapping[str, str] | None = None,
     ) -> str | None:
         """The region ``acquire_token_for_client`` should use, detecting it when asked to.
@@ -128,6 +128,7 @@ class RegionDetector:
             azure_region: the app's ``azure_region``.
             transport: the app's transport, for the IMDS probe.
             has_credential: the app has a client credential.
+            flights: the app's single-flight registry (concurrent callers share one probe).
             environ: the environment; ``os.environ`` when None.
 
         Returns:
@@ -146,9 +147,7 @@ class RegionDetector:
         with self._lock:
             if "imds" in self._detected:
                 return self._detected["imds"]
-        # One flight per thread: an anyio.Event belongs to one event loop.
-        key = ("imds", threading.get_ident())
-        return await self._flights.run(key, lambda: self._probe_once(transport))
+        return await flights.run(("region", "imds"), lambda: self._probe_once(transport))
 
     async def _probe_once(self, transport: Transport) -> str | None:
         with self._lock:

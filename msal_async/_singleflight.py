@@ -1,115 +1,153 @@
-"""One in-flight call per key: concurrent callers for the same key share one result.
+"""One in-flight call per key and event loop: concurrent callers for the same key share it.
 
-The first caller for a key (the leader) runs the call inside a shielded cancel scope, so
-cancelling the leader never cancels the work the other callers wait for; the leader's own
-cancellation is delivered as soon as the shared call ends (it is bounded by the transport
-timeout). Followers wait on an event; a cancelled follower simply stops waiting. Every
-caller gets the same return value, or the same exception re-raised.
+Every network call an app makes that others may want at the same moment goes through one
+:class:`SingleFlight`: token requests, refreshes, discovery, region detection and managed
+identity requests. The call itself always runs inside a shielded cancel scope (it is bounded by
+the transport timeout), so once a request is sent its answer is always committed: a cancelled
+caller can never drop a refresh token that the server has just rotated.
+
+Two modes decide who waits for it. By default the first caller (the leader) runs the call and
+its own cancellation is delivered as soon as the call ends; the other callers wait on an event
+and a cancelled waiter simply stops waiting. With ``spawn`` (the app's task group, inside
+``async with app:``) the call runs as a task of the app and every caller, the first included,
+only waits, so any of them can be cancelled at once.
+
+Flights are kept per event loop: an ``anyio.Event`` belongs to the loop that made it, so an app
+used from several threads, each with its own ``asyncio.run`` (or ``trio.run``), gets one flight
+per key in each loop and never waits on another loop's event. Errors reach every waiter and
+are never memoised.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Awaitable, Callable, Hashable
-from typing import Generic, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 import anyio
 import anyio.lowlevel
 
-__all__ = ["SingleFlight"]
+__all__ = ["SingleFlight", "Spawn"]
 
 T = TypeVar("T")
 
+#: Starts a job in a task group that outlives the caller (the app's, inside ``async with``).
+Spawn = Callable[[Callable[[], Awaitable[None]]], None]
 
-class _Flight(Generic[T]):
+
+class _Flight:
     __slots__ = ("done", "error", "value")
 
     def __init__(self) -> None:
         self.done = anyio.Event()
-        self.value: T | None = None
+        self.value: Any = None
         self.error: BaseException | None = None
 
+    def outcome(self) -> Any:
+        if self.error is not None:
+            raise self.error
+        return self.value
 
-class SingleFlight(Generic[T]):
-    """Deduplicate concurrent awaits of the same keyed call within one event loop."""
+
+def _current_loop() -> object:
+    return anyio.lowlevel.current_token().native_token
+
+
+def _closed(loop: object) -> bool:
+    is_closed = getattr(loop, "is_closed", None)  # asyncio loops; a trio token has none
+    return bool(is_closed()) if callable(is_closed) else False
+
+
+class SingleFlight:
+    """The registry of in-flight calls of one app, per event loop."""
 
     def __init__(self) -> None:
-        self._flights: dict[Hashable, _Flight[T]] = {}
+        self._loops: dict[object, dict[Hashable, _Flight]] = {}
         self._lock = threading.Lock()
 
-    def in_flight(self) -> int:
-        """Return how many keys have a call running right now."""
-        return len(self._flights)
-
     def running(self, key: Hashable) -> bool:
-        """Return whether a call for ``key`` is in flight."""
-        return key in self._flights
+        """Tell whether a call for ``key`` is in flight on the current event loop.
+
+        Args:
+            key: what identifies the call.
+
+        Returns:
+            True when one is running.
+        """
+        flights = self._loops.get(_current_loop())
+        return flights is not None and key in flights
+
+    def in_flight(self) -> int:
+        """Return how many calls are in flight, over every event loop."""
+        with self._lock:
+            return sum(len(flights) for flights in self._loops.values())
 
     async def run(
-        self,
-        key: Hashable,
-        call: Callable[[], Awaitable[T]],
-        *,
-        spawn: Callable[[Callable[[], Awaitable[None]]], None] | None = None,
+        self, key: Hashable, call: Callable[[], Awaitable[T]], *, spawn: Spawn | None = None
     ) -> T:
         """Await ``call()`` once for all concurrent callers with the same ``key``.
 
         Args:
-            key: what identifies the call.
-            call: the call, awaited once.
-            spawn: starts a task in a task group that outlives the callers (the app's, inside
-                ``async with app:``). With it the call runs there and every caller, the first
-                included, only waits: any of them can be cancelled or time out at once. Without
-                it the first caller runs the call shielded (see the module docstring).
+            key: what identifies the call (every field that shapes the request).
+            call: the call, awaited once, shielded from cancellation.
+            spawn: the app's task group starter; with it every caller only waits (see the
+                module docstring).
 
         Returns:
             The shared result of ``call()``.
 
         Raises:
-            Whatever ``call()`` raised, in every waiting caller.
+            Exception: whatever ``call()`` raised, in every waiting caller.
         """
+        loop = _current_loop()
         with self._lock:
-            flight = self._flights.get(key)
+            flights = self._loops.get(loop)
+            if flights is None:
+                self._prune_closed_loops()
+                flights = self._loops[loop] = {}
+            flight = flights.get(key)
             leader = flight is None
             if flight is None:
-                flight = self._flights[key] = _Flight()
+                flight = flights[key] = _Flight()
         if leader and spawn is not None:
-            spawn(lambda: self._run_detached(key, flight, call))
+            spawn(lambda: self._lead(loop, key, flight, call))
             leader = False
         if not leader:
             await flight.done.wait()
-            if flight.error is not None:
-                raise flight.error
-            return cast(T, flight.value)
-        try:
-            with anyio.CancelScope(shield=True):
-                try:
-                    flight.value = await call()
-                except BaseException as exc:  # noqa: BLE001 (re-raised in every waiter)
-                    flight.error = exc
-        finally:
-            with self._lock:
-                self._flights.pop(key, None)
-            flight.done.set()
+            return cast(T, flight.outcome())
+        await self._lead(loop, key, flight, call)
         # Deliver a cancellation the shield held back, now that the others have the result.
         await anyio.lowlevel.checkpoint_if_cancelled()
-        if flight.error is not None:
-            raise flight.error
-        return cast(T, flight.value)
+        return cast(T, flight.outcome())
 
-    async def _run_detached(
-        self, key: Hashable, flight: _Flight[T], call: Callable[[], Awaitable[T]]
+    async def _lead(
+        self,
+        loop: object,
+        key: Hashable,
+        flight: _Flight,
+        call: Callable[[], Awaitable[Any]],
     ) -> None:
         try:
-            flight.value = await call()
+            with anyio.CancelScope(shield=True):
+                flight.value = await call()
         except Exception as exc:  # noqa: BLE001 (re-raised in every waiter)
             flight.error = exc
         except BaseException:
-            # The app's task group is closing (or the process is stopping): waiters get an
-            # error of their own, never this task's cancellation.
+            # KeyboardInterrupt, SystemExit, or a detached task torn down with its group:
+            # the waiters get an error of their own, never another task's cancellation.
             flight.error = RuntimeError("the application was closed while this request ran")
             raise
         finally:
             with self._lock:
-                self._flights.pop(key, None)
+                flights = self._loops.get(loop)
+                if flights is not None and flights.get(key) is flight:
+                    del flights[key]
+                    if not flights:
+                        del self._loops[loop]
             flight.done.set()
+
+    def _prune_closed_loops(self) -> None:
+        # A loop closed with a flight still registered (its tasks were never cancelled) keeps
+        # nothing alive here for long: the next new loop drops it. Called with the lock held.
+        for loop in [loop for loop in self._loops if _closed(loop)]:
+            del self._loops[loop]

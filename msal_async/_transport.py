@@ -14,7 +14,6 @@ import logging
 import ssl
 import sys
 import threading
-import time
 import uuid
 from collections.abc import AsyncGenerator, Mapping, MutableMapping
 from dataclasses import dataclass, field
@@ -24,7 +23,7 @@ import anyio
 import anyio.lowlevel
 import httpx
 
-from . import _throttle
+from . import _clock, _throttle
 from ._errors import MsalTransportError
 from ._version import CLIENT_SKU, __version__
 
@@ -316,7 +315,7 @@ class Transport:
         key = _throttle.get_key(url, params)
         hold_key = key.removesuffix(" 2xx") + " 429/5xx/Retry-After"
         if cache or hold:
-            cached = self._store.get(hold_key if hold else key, time.time())
+            cached = self._store.get(hold_key if hold else key, _clock.now())
             if cached is not None:
                 return cached
         request = self._get_client().build_request(
@@ -324,13 +323,13 @@ class Transport:
         )
         response = await self._send_with_retry(request, retries=1)
         if cache and 200 <= response.status_code < 300 and not response.too_large:
-            self._store.put(key, response, _throttle.GET_CACHE_SECONDS, time.time())
+            self._store.put(key, response, _throttle.GET_CACHE_SECONDS, _clock.now())
         if hold:
             seconds = _throttle.hold_seconds(
                 response.status_code, response.headers, self._default_hold
             )
             if seconds:
-                self._store.put(hold_key, response, seconds, time.time())
+                self._store.put(hold_key, response, seconds, _clock.now())
         return response
 
     async def post(
@@ -340,8 +339,12 @@ class Transport:
         data: Mapping[str, str],
         params: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
+        timeout: Any = None,  # noqa: ASYNC109 (httpx's per-request timeout, as msal relays it)
     ) -> HttpResponse:
         """POST a form with msal's throttling; retries once if the connection failed.
+
+        ``timeout`` (seconds, a ``(connect, read)`` tuple or an ``httpx.Timeout``) applies to
+        this request only; None keeps the client's.
 
         Returns:
             The response, or the held response while throttled.
@@ -350,17 +353,22 @@ class Transport:
             MsalTransportError: the request could not be completed.
         """
         replay_key, hold_key = _throttle.post_keys(url, data, params)
-        now = time.time()
+        now = _clock.now()
         for key in (replay_key, hold_key):
             held = self._store.get(key, now)
             if held is not None:
                 logger.info("Throttled: answering POST %s from the held response", url)
                 return held
         request = self._get_client().build_request(
-            "POST", url, params=params, data=dict(data), headers=self._merge_headers(headers)
+            "POST",
+            url,
+            params=params,
+            data=dict(data),
+            headers=self._merge_headers(headers),
+            timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else _to_timeout(timeout),
         )
         response = await self._send_with_retry(request, retries=1)
-        now = time.time()
+        now = _clock.now()
         hold = _throttle.hold_seconds(response.status_code, response.headers, self._default_hold)
         if hold:
             self._store.put(hold_key, response, hold, now)

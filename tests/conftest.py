@@ -16,7 +16,7 @@ def anyio_backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import httpx
@@ -26,9 +26,17 @@ from msal_async.testing import (
     DEMO_CLIENT_SECRET,
     DEMO_TENANT_ID,
     AuthorityEmulator,
+    FakeClock,
 )
 
 AUTHORITY = f"https://login.microsoftonline.com/{DEMO_TENANT_ID}"
+
+
+@pytest.fixture
+def clock() -> Iterator[FakeClock]:
+    """A fake clock installed for the test: msal_async and the emulator read it."""
+    with FakeClock() as fake:
+        yield fake
 
 
 @pytest.fixture
@@ -58,7 +66,6 @@ def make_cca(http: httpx.AsyncClient) -> Callable[..., Any]:
     return make
 
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 

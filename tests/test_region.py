@@ -11,6 +11,7 @@ import pytest
 
 from msal_async import ConfidentialClientApplication
 from msal_async._region import RegionDetector, configured_region, region_detector
+from msal_async._singleflight import SingleFlight
 from msal_async._transport import Transport
 from msal_async.testing import AuthorityEmulator
 
@@ -154,9 +155,19 @@ async def test_probe_gives_up_after_its_timeout_and_remembers(
 ) -> None:
     app, transport = silent_transport
     detector = RegionDetector(timeout=0.05)
-    assert await detector.region(True, transport, has_credential=True, environ={}) is None
+    assert (
+        await detector.region(
+            True, transport, has_credential=True, flights=SingleFlight(), environ={}
+        )
+        is None
+    )
     assert app.started.is_set()
-    assert await detector.region(True, transport, has_credential=True, environ={}) is None
+    assert (
+        await detector.region(
+            True, transport, has_credential=True, flights=SingleFlight(), environ={}
+        )
+        is None
+    )
     assert detector.probes == 1
 
 
@@ -165,6 +176,11 @@ async def test_explicit_region_never_touches_the_transport(
 ) -> None:
     app, transport = silent_transport
     detector = RegionDetector(timeout=60)
-    assert await detector.region("westus", transport, has_credential=True, environ={}) == "westus"
+    assert (
+        await detector.region(
+            "westus", transport, has_credential=True, flights=SingleFlight(), environ={}
+        )
+        == "westus"
+    )
     assert not app.started.is_set()
     assert detector.probes == 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 import warnings
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any
 
@@ -14,6 +15,7 @@ else:  # typing_extensions comes with anyio on Python < 3.13
     from typing_extensions import Self
 
 import anyio
+import anyio.abc
 import httpx
 
 from .._authority import Authority, AuthorityBuilder
@@ -22,8 +24,8 @@ from .._credentials import ClientCredential, parse_client_credential
 from .._discovery import Discovery
 from .._flows import password as _password
 from .._flows.context import AppContext
-from .._oauth2.claims import parse_claims as _parse_claims
 from .._oauth2.scopes import decorate_scopes as _decorate_scopes
+from .._singleflight import SingleFlight
 from .._telemetry import TelemetryBuffer
 from .._transport import Transport
 from . import options
@@ -159,18 +161,22 @@ class ClientApplication(UserTokenMethods):
             is_public_client=self._credential is None,
         )
         self.http_client = http_client
+        flights = SingleFlight()
         self._ctx = AppContext(
             client_id=self.client_id,
             authority=self.authority,
             transport=self._transport,
-            discovery=Discovery(self._transport),
+            discovery=Discovery(self._transport, flights),
             cache=self.token_cache,
             telemetry=TelemetryBuffer(),
             credential=self._credential,
             client_capabilities=self._client_capabilities,
             exclude_scopes=self._exclude_scopes,
+            flights=flights,
         )
-        self._hot = HotSlots(self._ctx)
+        self._hot = HotSlots(self.token_cache)
+        self._closed = False
+        self._task_group: anyio.abc.TaskGroup | None = None
 
     def _parse_credential(
         self, client_credential: object, *, client_claims: dict[str, Any] | None
@@ -197,12 +203,38 @@ class ClientApplication(UserTokenMethods):
         """
         return False
 
+    def _check_open(self) -> None:
+        if self._closed:
+            msg = (
+                f"This {type(self).__name__} was closed (aclose() or the end of `async with`); "
+                "create a new one"
+            )
+            raise RuntimeError(msg)
+
     async def aclose(self) -> None:
-        """Close the HTTP client this app created (a caller's ``http_client`` stays open)."""
+        """Close the app: the HTTP client it created closes (a caller's ``http_client`` stays
+        open), and every later call raises RuntimeError."""
+        self._closed = True
         await self._transport.aclose()
 
     async def __aenter__(self) -> Self:
-        await self._start_background()  # proactive refreshes run here while the app is open
+        """Open the app's task group: shared requests and proactive refreshes run there.
+
+        Returns:
+            The app.
+        """
+        self._check_open()
+        group = anyio.create_task_group()
+        await group.__aenter__()
+        self._task_group = group
+
+        def spawn(job: Callable[[], Awaitable[None]]) -> None:
+            async def run() -> None:
+                await job()
+
+            group.start_soon(run)
+
+        self._ctx.attach_group(spawn)
         return self
 
     async def __aexit__(
@@ -211,8 +243,14 @@ class ClientApplication(UserTokenMethods):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        """Wait for background refreshes (cancel them on an error), then close the app."""
+        group, self._task_group = self._task_group, None
+        self._ctx.attach_group(None)
         try:
-            await self._stop_background(exc_type, exc, tb)
+            if group is not None:
+                if exc is not None:  # the caller's error wins: stop the refreshes, do not wrap it
+                    group.cancel_scope.cancel()
+                await group.__aexit__(None, None, None)
         finally:
             await self.aclose()
 
@@ -238,6 +276,7 @@ class ClientApplication(UserTokenMethods):
             claims_challenge: a claims JSON from a resource's 401.
             auth_scheme: PoP needs a broker, which msal_async does not have: must be None.
             data: extra form fields for the token request.
+            timeout, params, headers: for this call's requests (msal relays them).
 
         Returns:
             A token dict, or an error dict (a failed WS-Trust exchange included).
@@ -264,16 +303,10 @@ class ClientApplication(UserTokenMethods):
             if not isinstance(value, str) or not value:
                 msg = f"{name} must be a non-empty string"
                 raise ValueError(msg)
-        data = kwargs.pop("data", None) or {}
-        if not isinstance(data, dict) or kwargs:
-            msg = (
-                "acquire_token_by_username_password() takes data={...} (a dict of extra form "
-                f"fields) and no other keyword arguments; got {sorted(kwargs) or 'data'}"
-            )
-            raise TypeError(msg)
+        self._check_open()
+        data, call = options.call_arguments("acquire_token_by_username_password", kwargs)
         decorated = _decorate_scopes(scopes, self._ctx.exclude_scopes)
-        if claims_challenge is not None:
-            _parse_claims(claims_challenge)
+        options.check_claims("claims_challenge", claims_challenge)
         return await _password.acquire_token_by_username_password(
             self._ctx,
             username,
@@ -281,6 +314,7 @@ class ClientApplication(UserTokenMethods):
             decorated,
             claims_challenge=claims_challenge,
             data=data,
+            options=call,
         )
 
 

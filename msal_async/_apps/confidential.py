@@ -5,9 +5,9 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
+from .._cache.partitions import app_partition
 from .._credentials import ClientCredential
 from .._flows import client_credentials, on_behalf_of, user_fic
-from .._oauth2.claims import parse_claims
 from .._oauth2.scopes import decorate_scopes, validate_scopes
 from .._region import region_detector
 from . import options
@@ -61,6 +61,7 @@ class ConfidentialClientApplication(ClientApplication):
             forwarded_client_claims: a claims JSON string merged into ``claims``; tokens are
                 cached per value.
             data: extra form fields for the token request (msal's ``data=``).
+            timeout, params, headers: for this call's requests (msal relays them).
 
         Returns:
             msal's result dict: ``access_token``, ``token_type``, ``expires_in``,
@@ -71,23 +72,22 @@ class ConfidentialClientApplication(ClientApplication):
             ValueError: bad arguments (``force_refresh`` is not supported, as in msal).
             MsalTransportError: the authority could not be reached.
         """
-        if (
-            type(scopes) in (list, tuple)
-            and not kwargs
-            and claims_challenge is None
-            and fmi_path is None
-            and forwarded_client_claims is None
-        ):
+        self._check_open()
+        plain = not kwargs and claims_challenge is None and fmi_path is None
+        if plain and forwarded_client_claims is None and type(scopes) in (list, tuple):
             try:
                 hit = self._hot.hit(tuple(scopes))
             except TypeError:  # unhashable items: the full path explains what is wrong
                 hit = None
             if hit is not None:
+                self._ctx.telemetry.hit()
                 return hit
         if kwargs.pop("force_refresh", None):
             msg = "Historically, this method does not support force_refresh behavior. "
             raise ValueError(msg)
-        data = options.take_data(kwargs, "acquire_token_for_client")
+        data, call = options.call_arguments(
+            "acquire_token_for_client", kwargs, forwarded_client_claims=forwarded_client_claims
+        )
         scope_list = validate_scopes(scopes)
         options.check_claims("claims_challenge", claims_challenge, wrong_type=TypeError)
         if fmi_path is not None:
@@ -95,8 +95,8 @@ class ConfidentialClientApplication(ClientApplication):
                 msg = f"fmi_path must be a string, got {type(fmi_path).__name__}"
                 raise ValueError(msg)
             data["fmi_path"] = fmi_path
-        options.stash_client_claims(forwarded_client_claims, data)
-        if self.authority.tenant.lower() in _COMMON_TENANTS:
+        common = self.authority.tenant.lower() in _COMMON_TENANTS
+        if common:
             warnings.warn(
                 "Using /common or /organizations authority "
                 "in acquire_token_for_client() is unreliable. "
@@ -105,36 +105,21 @@ class ConfidentialClientApplication(ClientApplication):
                 stacklevel=2,
             )
         region = await region_detector.region(
-            self._azure_region, self._transport, has_credential=True
+            self._azure_region, self._transport, has_credential=True, flights=self._ctx.flights
         )
-        result = await client_credentials.acquire_token_for_client(
+        result, key = await client_credentials.acquire_token_for_client(
             self._ctx,
             scope_list,
             claims_challenge=claims_challenge,
             data=data,
             region=region,
-            spawn=self._spawn(),
+            options=call,
         )
-        if not (data or claims_challenge or "error" in result):
-            await self._remember_hot_key(scopes, scope_list)
-        return result
-
-    async def _remember_hot_key(self, scopes: object, scope_list: list[str]) -> None:
         # Only plain list/tuple calls are hot (their tuple is the slot); a tenant that warns
         # must warn on every call, so it stays on the full path.
-        if (
-            not self._hot.enabled
-            or type(scopes) not in (list, tuple)
-            or self.authority.tenant.lower() in _COMMON_TENANTS
-        ):
-            return
-        key = self.token_cache.exact_access_token_key(
-            client_id=self.client_id,
-            environment=self.authority.instance,
-            realm=await self._ctx.realm(),
-            scopes=scope_list,
-        )
-        self._hot.remember(tuple(scope_list), self.token_cache.peek_access_token(key))
+        if plain and not data and not common and "error" not in result:
+            self._hot.remember(tuple(scope_list), key)
+        return result
 
     async def acquire_token_on_behalf_of(
         self,
@@ -156,6 +141,7 @@ class ConfidentialClientApplication(ClientApplication):
             forwarded_client_claims: a claims JSON string merged into ``claims``; tokens are
                 cached per value.
             data: extra form fields for the token request (msal's ``data=``).
+            timeout, params, headers: for this call's requests (msal relays them).
 
         Returns:
             msal's result dict (``access_token``, ``id_token_claims``, ``token_source``...),
@@ -172,13 +158,19 @@ class ConfidentialClientApplication(ClientApplication):
                 f"got {type(user_assertion).__name__}"
             )
             raise TypeError(msg)
-        data = options.take_data(kwargs, "acquire_token_on_behalf_of")
+        self._check_open()
+        data, call = options.call_arguments(
+            "acquire_token_on_behalf_of", kwargs, forwarded_client_claims=forwarded_client_claims
+        )
         decorated = decorate_scopes(scopes, self._exclude_scopes)
-        if claims_challenge is not None:
-            parse_claims(claims_challenge)
-        options.stash_client_claims(forwarded_client_claims, data)
+        options.check_claims("claims_challenge", claims_challenge)
         return await on_behalf_of.acquire_token_on_behalf_of(
-            self._ctx, user_assertion, decorated, claims_challenge=claims_challenge, data=data
+            self._ctx,
+            user_assertion,
+            decorated,
+            claims_challenge=claims_challenge,
+            data=data,
+            options=call,
         )
 
     async def acquire_token_by_user_federated_identity_credential(
@@ -205,6 +197,7 @@ class ConfidentialClientApplication(ClientApplication):
             claims_challenge: a claims JSON from a resource's 401.
             forwarded_client_claims: a claims JSON string merged into ``claims``.
             data: extra form fields for the token request (msal's ``data=``).
+            timeout, params, headers: for this call's requests (msal relays them).
 
         Returns:
             msal's result dict, or an error dict with ``error``, ``error_description`` and
@@ -224,11 +217,14 @@ class ConfidentialClientApplication(ClientApplication):
         if username and user_object_id:
             msg = "username and user_object_id are mutually exclusive"
             raise ValueError(msg)
-        data = options.take_data(kwargs, "acquire_token_by_user_federated_identity_credential")
+        self._check_open()
+        data, call = options.call_arguments(
+            "acquire_token_by_user_federated_identity_credential",
+            kwargs,
+            forwarded_client_claims=forwarded_client_claims,
+        )
         decorated = decorate_scopes(scopes, self._exclude_scopes)
-        if claims_challenge is not None:
-            parse_claims(claims_challenge)
-        options.stash_client_claims(forwarded_client_claims, data)
+        options.check_claims("claims_challenge", claims_challenge)
         return await user_fic.acquire_token_by_user_fic(
             self._ctx,
             decorated,
@@ -237,16 +233,17 @@ class ConfidentialClientApplication(ClientApplication):
             user_object_id=user_object_id,
             claims_challenge=claims_challenge,
             data=data,
+            options=call,
         )
 
     async def remove_tokens_for_client(self) -> None:
         """Remove the app-only tokens this client acquired with acquire_token_for_client."""
+        self._check_open()
         environments = [self.authority.instance]
         if self.authority.uses_aliases:  # msal also cleans the authority's aliases
             environments += await self._ctx.discovery.aliases(
                 self.authority.instance, authority=self.authority
             )
-        realm = await self._ctx.realm()
-        await self._ctx.cache_before_lookup(realm=realm)
-        self.token_cache.remove_app_tokens(client_id=self.client_id, environments=environments)
-        await self._ctx.cache_after_change(realm=realm)  # a persistent store forgets them too
+        partition = app_partition(self.client_id, await self._ctx.realm())
+        async with self.token_cache.session(partition) as session:  # the store forgets them too
+            session.remove_app_tokens(client_id=self.client_id, environments=environments)

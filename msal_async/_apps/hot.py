@@ -1,11 +1,13 @@
 """The hot path of repeated cache hits: a couple of dict lookups instead of a cache search.
 
 A slot remembers, for one call shape (scopes, account), the cache key of the access token the
-full path served and the entry itself, parsed once. A hit requires that very entry still be
-stored under that key (a refresh, a removal or another writer replaces or drops it) and still be
-good by msal's rules (5 minutes before expiry, before ``refresh_on``); anything else takes the
-full path, which then remembers the new entry. So the hot path never serves what the full path
-would not; it only skips the search.
+full path served or wrote. The cache keeps that token parsed for as long as the very entry is
+stored (a refresh, a removal, an eviction or a reload drops it), so a hit needs that the key
+still has its parsed token, that the token is still fresh by the one freshness rule, and that
+the cache is certainly current (a persistent cache asks its store: a stat, or Redis's
+invalidations). Anything else takes the full path, which remembers anew. The hot path never
+serves what the full path would not; it only skips the search. Slots hold keys only, never a
+token: what the cache evicts is gone.
 """
 
 from __future__ import annotations
@@ -13,74 +15,43 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import Any
 
-from .._cache.token_cache import SerializableTokenCache, TokenCache
-from .._flows.context import AppContext
+from .. import _clock
+from .._cache.token_cache import TokenCache
 
-__all__ = ["EXPIRY_BUFFER", "HotSlots"]
+__all__ = ["HotSlots"]
 
-#: msal's rule: a token with less than 5 minutes left counts as expired.
-EXPIRY_BUFFER = 300
 _LIMIT = 4096
-
-
-class _Slot:
-    __slots__ = ("entry", "expires_on", "good_until", "key", "refresh_on", "secret", "token_type")
-
-    def __init__(self, key: str, entry: dict[str, Any]) -> None:
-        self.key = key
-        self.entry = entry
-        self.secret: str = entry["secret"]
-        self.token_type: str = entry.get("token_type", "Bearer")
-        self.expires_on = int(entry["expires_on"])
-        good_until = self.expires_on - EXPIRY_BUFFER
-        self.refresh_on: int | None = None
-        if "refresh_on" in entry:
-            self.refresh_on = int(entry["refresh_on"])
-            good_until = min(good_until, self.refresh_on)
-        self.good_until = good_until
 
 
 class HotSlots:
     """Remembered cache hits of one app, keyed by call shape."""
 
-    def __init__(self, ctx: AppContext) -> None:
-        self._ctx = ctx
-        self._cache = ctx.cache
-        self._slots: dict[Hashable, _Slot] = {}
-        # A subclass (a persistent cache, or one overriding search) must see every lookup.
-        self.enabled = type(ctx.cache) in (TokenCache, SerializableTokenCache)
+    __slots__ = ("_cache", "_keys", "enabled")
+
+    def __init__(self, cache: TokenCache) -> None:
+        self._cache = cache
+        self._keys: dict[Hashable, str] = {}
+        # A subclass overriding msal's methods must see every lookup: no hot path for it.
+        self.enabled = not cache._msal_hooks
 
     def hit(self, shape: Hashable) -> dict[str, Any] | None:
         """msal's cache-hit result for ``shape``, or None when the full path must run."""
-        slot = self._slots.get(shape)
-        if slot is None or self._cache.peek_access_token(slot.key) is not slot.entry:
+        key = self._keys.get(shape)
+        if key is None:
             return None
-        ctx = self._ctx
-        now = ctx.clock()
-        if now >= slot.good_until:
+        cache = self._cache
+        token = cache._hot_token(key)
+        if token is None:
             return None
-        ctx.telemetry.hit()
-        result = {
-            "access_token": slot.secret,
-            "token_type": slot.token_type,
-            "expires_in": int(slot.expires_on - now),
-            "token_source": "cache",
-        }
-        if slot.refresh_on is not None:
-            result["refresh_on"] = slot.refresh_on
-        return result
+        now = _clock.now()
+        if now > token.fresh_until or not cache._current(token.partition):
+            return None
+        return token.result(now)
 
-    def remember(self, shape: Hashable, entry: dict[str, Any] | None) -> None:
-        """Remember the entry the full path served (or found) for ``shape``."""
-        if not self.enabled or entry is None:
+    def remember(self, shape: Hashable, key: str | None) -> None:
+        """Remember the key of the token the full path served or wrote for ``shape``."""
+        if not self.enabled or key is None:
             return
-        key = self._cache.key_makers[TokenCache.CredentialType.ACCESS_TOKEN](**entry)
-        if self._cache.peek_access_token(key) is not entry:
-            return
-        if len(self._slots) >= _LIMIT:
-            self._slots.clear()
-        self._slots[shape] = _Slot(key, entry)
-
-    def forget(self) -> None:
-        """Drop every slot (they would fail their identity check anyway)."""
-        self._slots.clear()
+        if len(self._keys) >= _LIMIT and shape not in self._keys:
+            self._keys.clear()
+        self._keys[shape] = key

@@ -13,10 +13,14 @@ from typing import Any
 import httpx
 
 from .._oauth2.claims import parse_claims
+from .._oauth2.requests import CallOptions
+from .._oauth2.user_tokens import validate_ssh_cert_data
 
 __all__ = [
+    "call_arguments",
     "check_bool",
     "check_capabilities",
+    "check_claims",
     "check_client_id",
     "check_exclude_scopes",
     "check_http_cache",
@@ -170,36 +174,84 @@ def check_client_claims(value: object) -> dict[str, Any] | None:
 
 # --- call arguments shared by the acquire_* methods ---------------------------------------
 
+#: Keyword arguments msal relays to its HTTP client that we cannot honour per call.
+_PER_APP_ONLY = {
+    "verify": "verify= on the app's constructor (or an http_client)",
+    "proxies": "proxies= on the app's constructor (or an http_client)",
+    "cert": "an http_client configured with the certificate",
+}
 
-def take_data(kwargs: dict[str, Any], method: str | None = None) -> dict[str, Any]:
-    """Pop msal's ``data=`` (extra form fields) from ``kwargs``.
+
+def call_arguments(
+    method: str, kwargs: dict[str, Any], *, forwarded_client_claims: object = None
+) -> tuple[dict[str, Any], CallOptions]:
+    """Take the keyword arguments msal relays: ``data=`` and the per-call transport options.
+
+    ``data`` holds extra form fields (it can never override the request's own fields);
+    ``timeout``, ``params`` (the token request's query string) and ``headers`` (merged under
+    the library's own) apply to this call's token requests, as msal relays them to its HTTP
+    client. Anything else is refused here, at the call, with what to do instead.
 
     Args:
-        kwargs: the call's keyword arguments (changed in place).
-        method: when given, any other keyword left in ``kwargs`` is rejected, naming it.
+        method: the public method's name, for messages.
+        kwargs: its ``**kwargs`` (changed in place).
+        forwarded_client_claims: a claims JSON string kept in ``data`` as ``client_claims``
+            (merged into ``claims`` on the wire, and part of the cache key), or None.
 
     Returns:
-        A copy of the data dict.
+        ``(data, options)``; ``data`` is a copy.
 
     Raises:
-        TypeError: ``data`` is not a dict, or an unexpected keyword remains.
+        TypeError: an argument of the wrong type, or an unknown keyword argument.
+        ValueError: a bad ``timeout``, a bad ``forwarded_client_claims``, or an SSH-certificate
+            request without ``req_cnf`` / ``key_id`` (msal's checks).
     """
     data = kwargs.pop("data", None) or {}
     if not isinstance(data, dict):
         msg = f"data must be a dict of extra form fields, got {type(data).__name__}"
         raise TypeError(msg)
-    if method is not None:
-        reject_kwargs(method, kwargs)
-    return dict(data)
+    data = dict(data)
+    options = CallOptions(
+        timeout=check_timeout(kwargs.pop("timeout", None)),
+        params=_string_mapping("params", kwargs.pop("params", None)),
+        headers=_string_mapping("headers", kwargs.pop("headers", None)),
+    )
+    if kwargs:
+        hints = [f"{k}: use {_PER_APP_ONLY[k]}" for k in sorted(kwargs) if k in _PER_APP_ONLY]
+        msg = (
+            f"{method}() got unexpected keyword arguments {sorted(kwargs)}; it takes "
+            "data={...} (extra form fields) and timeout=, params=, headers= (for this call's "
+            "requests)" + (f" ({'; '.join(hints)})" if hints else "")
+        )
+        raise TypeError(msg)
+    if forwarded_client_claims is not None:
+        if not isinstance(forwarded_client_claims, str):
+            msg = (
+                "forwarded_client_claims must be a JSON string, got "
+                f"{type(forwarded_client_claims).__name__}"
+            )
+            raise ValueError(msg)
+        parse_claims(forwarded_client_claims, name="forwarded_client_claims")
+        data["client_claims"] = forwarded_client_claims
+    validate_ssh_cert_data(data)
+    return data, options
+
+
+def _string_mapping(name: str, value: object) -> dict[str, str]:
+    if value is None:
+        return {}
+    if isinstance(value, Mapping) and all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        return dict(value)
+    msg = f"{name} must be a dict of strings, got {type(value).__name__}"
+    raise TypeError(msg)
 
 
 def reject_kwargs(method: str, kwargs: dict[str, Any]) -> None:
     """Raise TypeError naming any keyword argument ``method`` does not take."""
     if kwargs:
-        msg = (
-            f"{method}() got unexpected keyword arguments {sorted(kwargs)}; "
-            "extra form fields go in data={...}"
-        )
+        msg = f"{method}() got unexpected keyword arguments {sorted(kwargs)}"
         raise TypeError(msg)
 
 
@@ -220,21 +272,3 @@ def check_claims(name: str, value: object, *, wrong_type: type[Exception] = Valu
         )
         raise wrong_type(msg)
     parse_claims(value, name=name)
-
-
-def stash_client_claims(forwarded_client_claims: object, data: dict[str, Any]) -> None:
-    """msal's ``_stash_client_claims``: validate, and keep as the cache-key-only field.
-
-    Raises:
-        ValueError: not a string, or not a JSON object (msal's exception type).
-    """
-    if forwarded_client_claims is None:
-        return
-    if not isinstance(forwarded_client_claims, str):
-        msg = (
-            "forwarded_client_claims must be a string, got "
-            f"{type(forwarded_client_claims).__name__}"
-        )
-        raise ValueError(msg)  # noqa: TRY004 (msal raises ValueError)
-    parse_claims(forwarded_client_claims, name="forwarded_client_claims")
-    data["client_claims"] = forwarded_client_claims

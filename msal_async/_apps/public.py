@@ -10,6 +10,7 @@ from .._credentials import ClientCredential
 from .._errors import BrowserInteractionTimeoutError, error_result
 from .._flows import auth_code, device_code, interactive
 from .._loopback import LoopbackListener
+from .._oauth2.grants import INTERACTIVE
 from .._oauth2.scopes import decorate_scopes
 from . import options
 from .base import ClientApplication
@@ -88,7 +89,11 @@ class PublicClientApplication(ClientApplication):
             TypeError: unexpected keyword arguments.
             MsalTransportError: the authority could not be reached.
         """
-        options.reject_kwargs("initiate_device_flow", kwargs)
+        self._check_open()
+        data, call = options.call_arguments("initiate_device_flow", kwargs)
+        if data:
+            msg = "initiate_device_flow() takes no data=; pass extra fields when polling"
+            raise TypeError(msg)
         decorated = decorate_scopes(scopes or [], self._ctx.exclude_scopes)
         options.check_claims("claims_challenge", claims_challenge, wrong_type=TypeError)
         return await device_code.initiate_device_flow(
@@ -96,6 +101,7 @@ class PublicClientApplication(ClientApplication):
             decorated,
             correlation_id=str(uuid.uuid4()),
             claims_challenge=claims_challenge,
+            options=call,
         )
 
     async def acquire_token_by_device_flow(
@@ -129,8 +135,8 @@ class PublicClientApplication(ClientApplication):
         if exit_condition is not None and not callable(exit_condition):
             msg = f"exit_condition must be a callable (flow) -> bool, got {exit_condition!r}"
             raise TypeError(msg)
-        data = options.take_data(kwargs)
-        options.reject_kwargs("acquire_token_by_device_flow", kwargs)
+        self._check_open()
+        data, call = options.call_arguments("acquire_token_by_device_flow", kwargs)
         options.check_claims("claims_challenge", claims_challenge, wrong_type=TypeError)
         return await device_code.acquire_token_by_device_flow(
             self._ctx,
@@ -138,6 +144,7 @@ class PublicClientApplication(ClientApplication):
             claims_challenge=claims_challenge,
             exit_condition=exit_condition,
             data=data,
+            options=call,
         )
 
     async def acquire_token_interactive(
@@ -188,11 +195,11 @@ class PublicClientApplication(ClientApplication):
             RuntimeError: the ID token's nonce or ``auth_time`` check failed.
             MsalTransportError: the authority could not be reached.
         """
-        data = options.take_data(kwargs)
+        self._check_open()
         kwargs.pop("enable_msa_passthrough", None)  # a broker-only setting
         pages = {k: kwargs.pop(k, None) for k in _PAGE_KWARGS}
         auth_uri_callback = kwargs.pop("auth_uri_callback", None)
-        options.reject_kwargs("acquire_token_interactive", kwargs)
+        data, call = options.call_arguments("acquire_token_interactive", kwargs)
         if auth_scheme is not None:
             msg = "auth_scheme is currently only available from broker, which msal_async lacks"
             raise ValueError(msg)
@@ -233,7 +240,8 @@ class PublicClientApplication(ClientApplication):
             response,
             scopes=decorated or None,
             data=data,
-            api_id=interactive.API_ID,
+            grant=INTERACTIVE,
+            options=call,
         )
 
 

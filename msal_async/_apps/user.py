@@ -2,35 +2,20 @@
 
 from __future__ import annotations
 
-import logging
 import warnings
-from collections.abc import Awaitable, Callable
-from typing import Any
-
-import anyio
-import anyio.abc
+from typing import TYPE_CHECKING, Any
 
 from .._flows import accounts as accounts_flow
 from .._flows import auth_code, refresh, silent
 from .._flows.context import AppContext
 from .._oauth2.claims import merge_capabilities
 from .._oauth2.scopes import decorate_scopes, validate_scopes
-from .._oauth2.user_tokens import validate_ssh_cert_data
 from . import options
 from .hot import HotSlots
 
 __all__ = ["UserTokenMethods"]
 
-logger = logging.getLogger("msal_async.application")
-
 _AUTHORITY_IGNORED = "We haven't decided how/if this method will accept authority parameter"
-
-
-def _take_data(method: str, kwargs: dict[str, Any]) -> dict[str, Any]:
-    """Pop msal's ``data=``, reject any other keyword, and check SSH-certificate fields."""
-    data = options.take_data(kwargs, method)
-    validate_ssh_cert_data(data)
-    return data
 
 
 class UserTokenMethods:
@@ -45,45 +30,10 @@ class UserTokenMethods:
     _ctx: AppContext
     _hot: HotSlots
     _exclude_scopes: list[str]
-    _task_group: anyio.abc.TaskGroup | None = None
-    _refresh_flights: silent.RefreshFlights | None = None
 
-    # -- plumbing ---------------------------------------------------------------------------
+    if TYPE_CHECKING:
 
-    def _flights(self) -> silent.RefreshFlights:
-        if self._refresh_flights is None:
-            self._refresh_flights = silent.RefreshFlights()
-        return self._refresh_flights
-
-    def _spawn(self) -> Callable[[Callable[[], Awaitable[None]]], None] | None:
-        group = self._task_group
-        if group is None:
-            return None
-
-        def spawn(job: Callable[[], Awaitable[None]]) -> None:
-            async def run() -> None:
-                await job()
-
-            group.start_soon(run)
-
-        return spawn
-
-    async def _start_background(self) -> None:
-        group = anyio.create_task_group()
-        await group.__aenter__()
-        self._task_group = group
-
-    async def _stop_background(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any
-    ) -> None:
-        group, self._task_group = self._task_group, None
-        if group is None:
-            return
-        if exc is not None:  # the caller's error wins: stop the refreshes, do not wrap it
-            group.cancel_scope.cancel()
-            await group.__aexit__(None, None, None)
-            return
-        await group.__aexit__(None, None, None)
+        def _check_open(self) -> None: ...
 
     def _decorate(self, scopes: object) -> list[str]:
         return decorate_scopes(scopes, self._exclude_scopes)
@@ -123,6 +73,7 @@ class UserTokenMethods:
         Raises:
             ValueError: bad scopes (reserved ones included), or the authority is unreachable.
         """
+        self._check_open()
         decorated = self._decorate(scopes)
         options.check_claims("claims_challenge", claims_challenge)
         if response_mode != "form_post":
@@ -181,9 +132,8 @@ class UserTokenMethods:
                 UserWarning,
                 stacklevel=2,
             )
-        if kwargs:
-            msg = f"get_authorization_request_url() got unexpected arguments {sorted(kwargs)}"
-            raise TypeError(msg)
+        options.reject_kwargs("get_authorization_request_url", kwargs)
+        self._check_open()
         decorated = self._decorate(scopes)
         options.check_claims("claims_challenge", claims_challenge)
         warnings.warn(
@@ -220,6 +170,7 @@ class UserTokenMethods:
             auth_response: the query or form parameters the redirect_uri received.
             scopes: a subset of the flow's scopes to redeem for; all of them when None.
             data: extra form fields (msal's ``data=``).
+            timeout, params, headers: for this call's requests (msal relays them).
 
         Returns:
             msal's result dict (``access_token``, ``id_token_claims``...), or an error dict.
@@ -232,13 +183,15 @@ class UserTokenMethods:
         if not isinstance(auth_code_flow, dict) or not isinstance(auth_response, dict):
             msg = "auth_code_flow and auth_response must be dicts"
             raise TypeError(msg)
-        data = _take_data("acquire_token_by_auth_code_flow", kwargs)
+        self._check_open()
+        data, call = options.call_arguments("acquire_token_by_auth_code_flow", kwargs)
         return await auth_code.redeem_auth_code_flow(
             self._ctx,
             auth_code_flow,
             auth_response,
             scopes=self._decorate(scopes) if scopes else None,
             data=data,
+            options=call,
         )
 
     async def acquire_token_by_authorization_code(
@@ -263,6 +216,7 @@ class UserTokenMethods:
             claims_challenge: a claims JSON.
             forwarded_client_claims: a claims JSON merged into ``claims``.
             data: extra form fields.
+            timeout, params, headers: for this call's requests (msal relays them).
 
         Returns:
             msal's result dict, or an error dict.
@@ -274,11 +228,13 @@ class UserTokenMethods:
         if not isinstance(scopes, list):
             msg = "Invalid parameter type"
             raise AssertionError(msg)  # noqa: TRY004 (msal asserts)
-        data = _take_data("acquire_token_by_authorization_code", kwargs)
+        self._check_open()
+        data, call = options.call_arguments(
+            "acquire_token_by_authorization_code",
+            kwargs,
+            forwarded_client_claims=forwarded_client_claims,
+        )
         options.check_claims("claims_challenge", claims_challenge)
-        if forwarded_client_claims is not None:
-            options.check_claims("forwarded_client_claims", forwarded_client_claims)
-            data["client_claims"] = forwarded_client_claims
         warnings.warn(
             "Change your acquire_token_by_authorization_code() "
             "to acquire_token_by_auth_code_flow()",
@@ -290,10 +246,11 @@ class UserTokenMethods:
             code=code,
             scopes=self._decorate(scopes),
             redirect_uri=redirect_uri,
-            claims=merge_capabilities(self._ctx.client_capabilities, claims_challenge),
+            claims_challenge=claims_challenge,
             data=data,
             nonce=nonce,
             hashed_nonce=False,
+            options=call,
         )
 
     # -- accounts ---------------------------------------------------------------------------
@@ -315,6 +272,7 @@ class UserTokenMethods:
             MsalServiceError: the alias metadata request failed.
             MsalTransportError: the alias metadata request could not be sent.
         """
+        self._check_open()
         return await accounts_flow.get_accounts(self._ctx, username)
 
     async def remove_account(self, account: dict[str, Any]) -> None:
@@ -323,11 +281,8 @@ class UserTokenMethods:
         Args:
             account: an account dict from :meth:`get_accounts`.
         """
-        accounts_flow.remove_account(self._ctx, account)
-        await self._ctx.cache_after_change(
-            realm=str(account.get("realm") or ""),
-            home_account_id=account.get("home_account_id"),
-        )
+        self._check_open()
+        await accounts_flow.remove_account(self._ctx, account)
 
     # -- silent and refresh tokens ----------------------------------------------------------
 
@@ -356,6 +311,7 @@ class UserTokenMethods:
             forwarded_client_claims: a claims JSON; tokens are cached per value.
             auth_scheme: PoP needs a broker, which msal_async has not (ValueError).
             data: extra form fields.
+            timeout, params, headers: for this call's requests (msal relays them).
 
         Returns:
             A token result, or None.
@@ -401,6 +357,7 @@ class UserTokenMethods:
             ValueError: bad arguments, or an ``auth_scheme``.
             MsalTransportError: the refresh could not reach the authority (no token cached).
         """
+        self._check_open()
         if not account:
             return None
         plain = not (
@@ -417,14 +374,14 @@ class UserTokenMethods:
             except (TypeError, AttributeError):  # the full path explains what is wrong
                 hit = None
             if hit is not None:
+                self._ctx.telemetry.hit()
                 return hit
         if not isinstance(scopes, list):
             msg = "Invalid parameter type"
             raise AssertionError(msg)  # noqa: TRY004 (msal asserts)
-        data = _take_data("acquire_token_silent", kwargs)
-        if forwarded_client_claims is not None:
-            options.check_claims("forwarded_client_claims", forwarded_client_claims)
-            data["client_claims"] = forwarded_client_claims
+        data, call = options.call_arguments(
+            "acquire_token_silent", kwargs, forwarded_client_claims=forwarded_client_claims
+        )
         options.check_claims("claims_challenge", claims_challenge)
         if authority:
             warnings.warn(_AUTHORITY_IGNORED, UserWarning, stacklevel=2)
@@ -441,30 +398,12 @@ class UserTokenMethods:
             force_refresh=bool(force_refresh),
             claims_challenge=claims_challenge,
             data=data,
+            options=call,
         )
-        result = await silent.acquire_token_silent(
-            self._ctx, request, flights=self._flights(), spawn=self._spawn()
-        )
+        result, key = await silent.acquire_token_silent(self._ctx, request)
         if plain and result and "access_token" in result:
-            await self._remember_silent_hit(request, result)
+            self._hot.remember((tuple(request.scopes), request.home_account_id), key)
         return result
-
-    async def _remember_silent_hit(
-        self, request: silent.SilentRequest, result: dict[str, Any]
-    ) -> None:
-        if not self._hot.enabled:
-            return
-        home = request.account.get("home_account_id")
-        for entry in self._ctx.cache.access_token_candidates(
-            client_id=self._ctx.client_id,
-            environment=self._ctx.authority.instance,
-            realm=await self._ctx.realm(),
-            scopes=request.scopes,
-            home_account_id=home,
-        ):
-            if entry.get("secret") == result["access_token"]:
-                self._hot.remember((tuple(request.scopes), home), entry)
-                return
 
     async def acquire_token_by_refresh_token(
         self, refresh_token: str, scopes: list[str], **kwargs: Any
@@ -478,6 +417,7 @@ class UserTokenMethods:
             refresh_token: the refresh token.
             scopes: the scopes (decorated).
             data: extra form fields.
+            timeout, params, headers: for this call's requests (msal relays them).
 
         Returns:
             msal's result dict, or an error dict.
@@ -486,7 +426,8 @@ class UserTokenMethods:
             ValueError: bad scopes.
             MsalTransportError: the authority could not be reached.
         """
-        data = _take_data("acquire_token_by_refresh_token", kwargs)
+        self._check_open()
+        data, call = options.call_arguments("acquire_token_by_refresh_token", kwargs)
         return await refresh.acquire_token_by_refresh_token(
-            self._ctx, refresh_token, self._decorate(scopes), data=data
+            self._ctx, refresh_token, self._decorate(scopes), data=data, options=call
         )

@@ -6,10 +6,10 @@ An index narrows the candidates of a lookup; the final match is always the schem
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["FoldedIndex", "Index"]
+__all__ = ["AccessTokenIndex", "FoldedIndex", "Index"]
 
 _UNHASHABLE = object()  # one bucket for odd values (lists, dicts) read from a foreign cache
 
@@ -63,3 +63,138 @@ class FoldedIndex(Index):
     def bucket_of(self, entry: Mapping[str, Any]) -> tuple[Any, ...]:
         """The bucket, with string values lowercased."""
         return tuple(v.lower() if isinstance(v, str) else v for v in super().bucket_of(entry))
+
+
+_GROUP_FIELDS = ("home_account_id", "environment", "client_id", "realm")
+
+
+class _Group:
+    """The AccessTokens of one (home_account_id, environment, client_id, realm)."""
+
+    __slots__ = ("keys", "scopes")
+
+    def __init__(self) -> None:
+        self.keys: dict[str, None] = {}  # write order: a rewrite moves a key last
+        self.scopes: dict[str, dict[str, None]] = {}  # scope -> keys, write order
+
+
+def _scopes_of(entry: Mapping[str, Any]) -> set[str]:
+    target = entry.get("target")
+    return set(target.split()) if isinstance(target, str) else set()
+
+
+class AccessTokenIndex:
+    """AccessToken keys by partition, and within a partition by scope.
+
+    Finding the tokens whose target covers the requested scopes intersects the per-scope key
+    sets of one partition, starting from the smallest: the cost follows the number of requested
+    scopes and of real matches, not the number of tokens the partition holds. Keys keep their
+    write order (a rewritten key moves last), which lets a lookup prefer the newest token.
+    Entries whose partition fields cannot be hashed (odd values from a foreign cache) are kept
+    aside and offered to every lookup; the schema's match check sorts them out.
+    """
+
+    __slots__ = ("by_home", "groups", "odd")
+
+    def __init__(self) -> None:
+        self.groups: dict[tuple[Any, ...], _Group] = {}
+        self.by_home: dict[tuple[Any, Any], dict[tuple[Any, ...], None]] = {}
+        self.odd: dict[str, None] = {}
+
+    @staticmethod
+    def _group_key(entry: Mapping[str, Any]) -> tuple[Any, ...] | None:
+        values = tuple(entry.get(f) for f in _GROUP_FIELDS)
+        try:
+            hash(values)
+        except TypeError:
+            return None
+        return values
+
+    def add(self, key: str, entry: Mapping[str, Any]) -> None:
+        """Index ``key`` (stored with ``entry``) as the newest write of its partition."""
+        group_key = self._group_key(entry)
+        if group_key is None:
+            self.odd[key] = None
+            return
+        group = self.groups.get(group_key)
+        if group is None:
+            group = self.groups[group_key] = _Group()
+            self.by_home.setdefault(group_key[:2], {})[group_key] = None
+        group.keys.pop(key, None)
+        group.keys[key] = None
+        for scope in _scopes_of(entry):
+            bucket = group.scopes.setdefault(scope, {})
+            bucket.pop(key, None)
+            bucket[key] = None
+
+    def discard(self, key: str, entry: Mapping[str, Any]) -> None:
+        """Forget ``key``, which was stored with ``entry``."""
+        group_key = self._group_key(entry)
+        if group_key is None:
+            self.odd.pop(key, None)
+            return
+        group = self.groups.get(group_key)
+        if group is None or key not in group.keys:
+            return
+        del group.keys[key]
+        for scope in _scopes_of(entry):
+            bucket = group.scopes.get(scope)
+            if bucket is not None:
+                bucket.pop(key, None)
+                if not bucket:
+                    del group.scopes[scope]
+        if not group.keys:
+            del self.groups[group_key]
+            homes = self.by_home[group_key[:2]]
+            del homes[group_key]
+            if not homes:
+                del self.by_home[group_key[:2]]
+
+    def covering(self, partition: tuple[Any, ...], scopes: Iterable[str]) -> list[str]:
+        """The keys of one partition whose target holds every scope, oldest write first.
+
+        Args:
+            partition: ``(home_account_id, environment, client_id, realm)``.
+            scopes: the requested scopes (case-sensitive, as msal compares them).
+
+        Returns:
+            The keys, plus every odd key (to be checked by the caller).
+        """
+        group = self.groups.get(partition)
+        found: list[str] = []
+        if group is not None:
+            buckets: list[dict[str, None]] = []
+            for scope in set(scopes):
+                bucket = group.scopes.get(scope)
+                if bucket is None:
+                    buckets = []
+                    break
+                buckets.append(bucket)
+            if buckets:
+                buckets.sort(key=len)
+                first, rest = buckets[0], buckets[1:]
+                found = [k for k in first if all(k in b for b in rest)]
+            elif not scopes:
+                found = list(group.keys)
+        return [*found, *self.odd] if self.odd else found
+
+    def keys_for(self, query: Mapping[str, Any]) -> list[str] | None:
+        """Candidate keys for a query naming at least the home account and environment.
+
+        Returns:
+            The keys, or None when the query does not narrow the search (scan everything).
+        """
+        if not all(f in query for f in _GROUP_FIELDS[:2]):
+            return None
+        try:
+            homes = self.by_home.get((query["home_account_id"], query["environment"]), {})
+        except TypeError:
+            return None
+        keys: list[str] = []
+        for group_key in homes:
+            if all(
+                f not in query or query[f] == v
+                for f, v in zip(_GROUP_FIELDS, group_key, strict=True)
+            ):
+                keys.extend(self.groups[group_key].keys)
+        return [*keys, *self.odd] if self.odd else keys

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from msal_async import _clock
 from msal_async._cache import schema
 from msal_async._cache.partitions import SHARED, PartitionBook, Slot, partition_of
 from msal_async._cache.schema import Entry
@@ -29,7 +29,7 @@ class PartitionedCacheMixin:
         _cache: dict[str, Any]
         _book: PartitionBook
         _max_entries: int | None
-        evicted_partitions: set[str]
+        _evicted_partitions: set[str]
         CredentialType: type[schema.CredentialType]
 
         def _put(
@@ -42,13 +42,13 @@ class PartitionedCacheMixin:
 
     # --- partitions (for persistent caches) and the entry limit --------------------------------
 
-    def record_changes(self) -> None:
+    def _record_changes(self) -> None:
         """Start journaling changes per partition, for a persistence to save (idempotent)."""
         with self._lock:
             if self._book.journal is None:
                 self._book.journal = {}
 
-    def take_changes(self, partition: str | None) -> dict[Slot, Entry | None]:
+    def _take_changes(self, partition: str | None) -> dict[Slot, Entry | None]:
         """Remove and return one partition's unsaved changes (None: every partition's).
 
         Args:
@@ -60,19 +60,19 @@ class PartitionedCacheMixin:
         with self._lock:
             return self._book.take(partition)
 
-    def give_back_changes(
+    def _give_back_changes(
         self, partition: str | None, changes: Mapping[Slot, Entry | None]
     ) -> None:
         """Return changes a persistence failed to save; changes made since then win.
 
         Args:
             partition: The partition they were taken from (None: all).
-            changes: What :meth:`take_changes` returned.
+            changes: What :meth:`_take_changes` returned.
         """
         with self._lock:
             self._book.give_back(partition, changes)
 
-    def export_partition(self, partition: str | None) -> dict[str, dict[str, Entry]]:
+    def _export_partition(self, partition: str | None) -> dict[str, dict[str, Entry]]:
         """Copy one partition's entries, plus every AppMetadata entry, in msal's sections.
 
         Args:
@@ -94,7 +94,7 @@ class PartitionedCacheMixin:
                     out.setdefault(ct, {})[key] = self._cache[ct][key]
             return out
 
-    def replace_partition(
+    def _replace_partition(
         self, partition: str | None, state: Mapping[str, Any], *, now: float | None = None
     ) -> None:
         """Make one partition (None: the whole cache) hold exactly the entries of ``state``.
@@ -129,9 +129,9 @@ class PartitionedCacheMixin:
                     self._delete(ct, key, record=False)
                 else:
                     self._put(ct, key, entry, record=False)
-            self._enforce_limit(now=int(time.time() if now is None else now), keep=partition)
+            self._enforce_limit(now=int(_clock.now() if now is None else now), keep=partition)
 
-    def mark_partition_changed(self, partition: str | None) -> int:
+    def _mark_partition_changed(self, partition: str | None) -> int:
         """Journal every entry of a partition (None: all) as changed, so the next save writes it.
 
         Args:
@@ -152,7 +152,12 @@ class PartitionedCacheMixin:
                     marked += 1
             return marked
 
-    def dirty_partitions(self) -> list[str]:
+    def _pending(self, partition: str | None) -> bool:
+        """Whether one partition (None: any) has unsaved changes."""
+        with self._lock:
+            return bool(self._book.pending(partition))
+
+    def _dirty_partitions(self) -> list[str]:
         """The partitions with unsaved changes (AppMetadata's shared one excepted).
 
         Returns:
@@ -161,7 +166,7 @@ class PartitionedCacheMixin:
         with self._lock:
             return [p for p, changes in (self._book.journal or {}).items() if changes and p]
 
-    def partition_entry_count(self, partition: str) -> int:
+    def _partition_entry_count(self, partition: str) -> int:
         """How many entries one partition holds in memory.
 
         Args:
@@ -173,7 +178,7 @@ class PartitionedCacheMixin:
         with self._lock:
             return len(self._book.members.get(partition, ()))
 
-    def __len__(self) -> int:
+    def _entry_count(self) -> int:
         """The number of entries in memory, all sections together."""
         return self._book.count
 
@@ -194,7 +199,7 @@ class PartitionedCacheMixin:
         while book.count > limit and (slot := book.oldest_access_token()) is not None:
             entry = self._cache[slot[0]][slot[1]]
             self._delete(*slot, record=False)
-            self.evicted_partitions.add(partition_of(slot[0], entry))  # reload it when used
+            self._evicted_partitions.add(partition_of(slot[0], entry))  # reload it when used
         protected = frozenset(() if keep is None else (keep,))
         while book.count > limit and (part := book.oldest_partition(protected)) is not None:
             for ct, key in list(book.members.get(part, {})):
@@ -203,4 +208,4 @@ class PartitionedCacheMixin:
         book.compact()
         if evicted:
             logger.debug("Evicted %d partition(s) past max_entries=%d", len(evicted), limit)
-        self.evicted_partitions.update(evicted)
+        self._evicted_partitions.update(evicted)

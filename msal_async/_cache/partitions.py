@@ -92,7 +92,7 @@ class PartitionBook:
         self.journal: dict[str, dict[Slot, Any]] | None = None
         self.count = 0
         self.lru: OrderedDict[str, None] = OrderedDict()  # partitions, least recent first
-        self.at_lru: OrderedDict[Slot, None] = OrderedDict()  # access tokens, least recent first
+        self.at_lru: OrderedDict[Slot, str] = OrderedDict()  # AT -> partition, least recent first
         self._expiry: list[tuple[int, str, str]] = []  # (expires_on, partition, key), lazy
 
     # --- membership -----------------------------------------------------------------------------
@@ -109,7 +109,7 @@ class PartitionBook:
             self.lru[partition] = None
             self.lru.move_to_end(partition)
         if section == _ACCESS_TOKEN:
-            self.at_lru[slot] = None
+            self.at_lru[slot] = partition
             self.at_lru.move_to_end(slot)
             expires_on = _expires_on(entry)
             if expires_on is not None:
@@ -140,13 +140,17 @@ class PartitionBook:
         self._expiry.clear()
         self.count = 0
 
-    def touch(self, partition: str, slots: list[Slot] | None = None) -> None:
-        """Mark a partition (and some of its access tokens) as just used."""
-        if partition in self.lru:
-            self.lru.move_to_end(partition)
-        for slot in slots or ():
-            if slot in self.at_lru:
+    def touch_access_tokens(self, keys: list[str], limit: int | None) -> None:
+        """Mark access tokens (and their partitions) as just used; only an entry limit cares."""
+        if limit is None:
+            return
+        for key in keys:
+            slot = (_ACCESS_TOKEN, key)
+            partition = self.at_lru.get(slot)
+            if partition is not None:
                 self.at_lru.move_to_end(slot)
+                if partition in self.lru:
+                    self.lru.move_to_end(partition)
 
     # --- the journal ---------------------------------------------------------------------------
 

@@ -10,7 +10,6 @@ logged and the cache keeps working from memory.
 
 from __future__ import annotations
 
-import contextvars
 import hashlib
 import logging
 import time
@@ -45,12 +44,6 @@ T = TypeVar("T")
 #: Seconds a fleet lock's take or release round trip may run shielded from cancellation: a
 #: lock taken whose reply a cancellation dropped would otherwise stay until it expires.
 LOCK_CALL_TIMEOUT = 2.0
-
-#: The partition the current task last looked up (set by PersistedTokenCache.load), so that a
-#: fleet single flight knows what to reload after waiting for another worker.
-_current_partition: contextvars.ContextVar[str | None] = contextvars.ContextVar(
-    "msal_async_current_partition", default=None
-)
 
 
 class PersistedTokenCache(SerializableTokenCache):
@@ -91,14 +84,70 @@ class PersistedTokenCache(SerializableTokenCache):
         self.lock_wait = float(lock_wait)
         self._versions: dict[str | None, Hashable] = {}
         self._generation: dict[str | None, int] = {}
-        self._loads: SingleFlight[None] = SingleFlight()
-        self._save_locks: dict[str | None, anyio.Lock] = {}
-        self.record_changes()
+        self._loads = SingleFlight()
+        self._record_changes()
 
     def _slot(self, partition: str) -> str | None:
         return partition if self.persistence.partitioned else None
 
-    async def load(self, partition: str, *, fresh: bool = False) -> None:
+    # --- the session hooks ------------------------------------------------------------------------
+
+    async def _open(self, partition: str | None, fleet_key: Hashable | None) -> object:
+        if partition is None:
+            return None
+        if fleet_key is None or not self.persistence.supports_locks:
+            await self._load_partition(partition)
+            return None
+        return await self._take_fleet_lock(partition, fleet_key)
+
+    async def _close(self, written: set[str], held: object) -> None:
+        try:
+            if written:
+                await self._save_partitions(written)
+        finally:
+            if isinstance(held, tuple):
+                await self._unlock(*held)
+
+    def _current(self, partition: str) -> bool:
+        if self._evicted_partitions:
+            return False
+        slot = self._slot(partition)
+        return self.persistence.unchanged(slot, self._versions.get(slot))
+
+    # --- public: load and save around direct use of the cache (add, modify, remove_*) ----------
+
+    async def load(self, partition: str) -> None:
+        """Bring one partition up to date with the store, if it changed (never raises).
+
+        Apps do this before every lookup; call it yourself only around direct use of the
+        cache's msal methods (``search``...).
+
+        Args:
+            partition: The partition key: the home account id for user tokens,
+                ``{client_id}_{tenant}_AppTokenCache`` for app tokens.
+
+        Raises:
+            UnsupportedBackendError: The persistence cannot run under this async library.
+        """
+        await self._load_partition(partition)
+
+    async def save(self, partition: str) -> None:
+        """Store one partition's changes (and any other unsaved ones), merged (never raises).
+
+        Apps do this after every change; call it yourself after direct use of the cache's msal
+        methods (``add``, ``modify``, ``remove_*``).
+
+        Args:
+            partition: The partition key (see :meth:`load`).
+
+        Raises:
+            UnsupportedBackendError: The persistence cannot run under this async library.
+        """
+        await self._save_partitions({partition})
+
+    # --- loading ----------------------------------------------------------------------------------
+
+    async def _load_partition(self, partition: str, *, fresh: bool = False) -> None:
         """Bring one partition up to date with the persistence, if it changed (never raises).
 
         Args:
@@ -108,18 +157,17 @@ class PersistedTokenCache(SerializableTokenCache):
         Raises:
             UnsupportedBackendError: The persistence cannot run under this async library.
         """
-        _current_partition.set(partition)
         slot = self._slot(partition)
-        if self.evicted_partitions:
-            for gone in list(self.evicted_partitions):
-                self.evicted_partitions.discard(gone)
+        if self._evicted_partitions:
+            for gone in list(self._evicted_partitions):
+                self._evicted_partitions.discard(gone)
                 self._versions.pop(self._slot(gone), None)
         if fresh:
             await self._load(slot)
         elif self.persistence.unchanged(slot, self._versions.get(slot)):
             return
         else:
-            await self._loads.run(slot, partial(self._load, slot))
+            await self._loads.run(("load", slot), partial(self._load, slot))
 
     async def _load(self, slot: str | None) -> None:
         generation = self._generation.get(slot, 0)
@@ -142,7 +190,7 @@ class PersistedTokenCache(SerializableTokenCache):
             return  # unchanged, or a save of ours landed meanwhile (it holds newer data)
         known = self._versions.get(slot)
         if loaded.absent and known is not None and self.persistence.restores_lost_partitions:
-            marked = self.mark_partition_changed(slot)
+            marked = self._mark_partition_changed(slot)
             logger.warning(
                 "A token cache partition vanished from %s (restarted or evicted, or its value "
                 "was damaged); writing back the %d entries held in memory",
@@ -151,101 +199,95 @@ class PersistedTokenCache(SerializableTokenCache):
             )
             self._versions.pop(slot, None)
             if slot is not None:
-                await self.save(slot)
+                await self._save_partitions({slot})
             return
-        self.replace_partition(slot, loaded.document)
+        self._replace_partition(slot, loaded.document)
         self._versions[slot] = loaded.version
 
-    async def save(self, partition: str) -> None:
-        """Store one partition's changes, merged with what is stored (never raises).
+    # --- saving -----------------------------------------------------------------------------------
 
-        Other partitions with unsaved changes are saved too: a flow may only learn the account
-        (the partition of its user tokens) from the response it just cached.
+    async def _save_partitions(self, partitions: set[str]) -> None:
+        """Store the changes of ``partitions``, merged with what is stored (never raises).
 
-        Args:
-            partition: The partition key.
+        Other partitions with unsaved changes are saved too (an earlier save may have failed).
 
         Raises:
             UnsupportedBackendError: The persistence cannot run under this async library.
         """
-        await self._save_one(self._slot(partition))
-        if self.persistence.partitioned:
-            for other in self.dirty_partitions():
-                if other != partition:
-                    await self._save_one(other)
+        if not self.persistence.partitioned:
+            await self._save_one(None)
+            return
+        for slot in sorted(partitions):
+            await self._save_one(slot)
+        for other in self._dirty_partitions():
+            if other not in partitions:
+                await self._save_one(other)
 
     async def _save_one(self, slot: str | None) -> None:
-        lock = self._save_locks.get(slot)
-        if lock is None:
-            lock = self._save_locks[slot] = anyio.Lock()
-        async with lock:
-            changes = self.take_changes(slot)
-            if not changes:
-                return
-            shared = self.export_partition(SHARED) if slot is not None else None
-            update = partial(apply_changes, changes=changes, shared=shared)
-            try:
-                with anyio.CancelScope(shield=True):  # a cancelled save must not drop changes
-                    loaded = await self.persistence.save(slot, update)
-            except UnsupportedBackendError:
-                self.give_back_changes(slot, changes)
-                raise
-            except StoreUnavailable:
-                self.give_back_changes(slot, changes)
-                return
-            except UndecryptableDocument:
-                self.give_back_changes(slot, changes)
-                logger.debug("Not saved: the stored partition cannot be decrypted (logged)")
-                return
-            except Exception:
-                self.give_back_changes(slot, changes)
-                logger.exception(
-                    "Could not save the token cache to %s; the tokens stay in memory and the "
-                    "next save retries",
-                    type(self.persistence).__name__,
-                )
-                return
-            self._generation[slot] = self._generation.get(slot, 0) + 1
-            self.replace_partition(slot, loaded.document)
-            self._versions[slot] = loaded.version
-        if not lock.locked() and not lock.statistics().tasks_waiting:
-            self._save_locks.pop(slot, None)  # one lock per busy partition, not per partition
+        # One save per partition at a time in this event loop: a second one would only merge
+        # the same changes again (the store itself serializes writers across processes).
+        await self._loads.run(("save", slot), partial(self._save_now, slot))
 
-    async def fleet_flight(self, key: Hashable, call: Callable[[], Awaitable[T]]) -> T:
-        """Run ``call`` while holding a fleet-wide lock for ``key`` (best effort).
+    async def _save_now(self, slot: str | None) -> None:
+        changes = self._take_changes(slot)
+        if not changes:
+            return
+        shared = self._export_partition(SHARED) if slot is not None else None
+        update = partial(apply_changes, changes=changes, shared=shared)
+        try:
+            loaded = await self.persistence.save(slot, update)
+        except UnsupportedBackendError:
+            self._give_back_changes(slot, changes)
+            raise
+        except StoreUnavailable:
+            self._give_back_changes(slot, changes)
+            return
+        except UndecryptableDocument:
+            self._give_back_changes(slot, changes)
+            logger.debug("Not saved: the stored partition cannot be decrypted (logged)")
+            return
+        except Exception:
+            self._give_back_changes(slot, changes)
+            logger.exception(
+                "Could not save the token cache to %s; the tokens stay in memory and the "
+                "next save retries",
+                type(self.persistence).__name__,
+            )
+            return
+        self._generation[slot] = self._generation.get(slot, 0) + 1
+        self._replace_partition(slot, loaded.document)
+        self._versions[slot] = loaded.version
+        if self._pending(slot):
+            await self._save_now(slot)  # changes made while this save ran
 
-        Another worker holding the lock is fetching the same token: wait for it (at most
-        ``lock_wait`` seconds), reload the partition, then run ``call``, which finds the token
-        in the cache. If the store is down, or the holder vanished, ``call`` runs anyway.
+    # --- the fleet lock -----------------------------------------------------------------------
 
-        Args:
-            key: What identifies the request (hashed into the lock's name).
-            call: The fetch; it must look in the cache first.
+    async def _take_fleet_lock(self, partition: str, key: Hashable) -> object:
+        """Take the fleet lock of one request, or wait for the worker that holds it.
+
+        Another worker holding the lock is sending the same request: wait for it (at most
+        ``lock_wait`` seconds) and reload the partition, where its token now is; then take the
+        lock ourselves (the session's flow finds the token in the cache and sends nothing). If
+        the store is down, or the holder vanished, the session goes on without the lock.
 
         Returns:
-            What ``call`` returned.
+            ``(lock name, token)`` to release, or None.
         """
-        if not self.persistence.supports_locks:
-            return await call()
         name = hashlib.sha256(repr(key).encode()).hexdigest()[:40]
-        partition = _current_partition.get()
         deadline = time.monotonic() + self.lock_wait
         while True:
             try:
                 token = await self._lock_call(partial(self.persistence.try_lock, name))
             except UnsupportedBackendError:
                 raise
-            except Exception as exc:  # noqa: BLE001 (any store failure: fetch without the lock)
+            except Exception as exc:  # noqa: BLE001 (any store failure: go on without the lock)
                 if not isinstance(exc, StoreUnavailable):
                     logger.warning("Fleet lock unavailable (%s); fetching without it", exc)
-                return await call()
+                await self._load_partition(partition)
+                return None
             if token is not None:
-                try:
-                    if partition is not None:  # another worker may have stored it just now
-                        await self.load(partition, fresh=True)
-                    return await call()
-                finally:
-                    await self._unlock(name, token)
+                await self._load_partition(partition, fresh=True)  # another worker's token?
+                return (name, token)
             remaining = deadline - time.monotonic()
             released = remaining > 0 and await self.persistence.wait_unlocked(name, remaining)
             if not released:
@@ -253,7 +295,8 @@ class PersistedTokenCache(SerializableTokenCache):
                     "Another worker's fetch did not finish within %.1f s; fetching here",
                     self.lock_wait,
                 )
-                return await call()
+                await self._load_partition(partition, fresh=True)
+                return None
 
     async def _unlock(self, name: str, token: str) -> None:
         try:

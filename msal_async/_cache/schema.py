@@ -70,13 +70,9 @@ EXT_CACHE_KEY_EXCLUDED_FIELDS = frozenset((
 ))
 # fmt: on
 
-#: Secondary index partitions per section; search picks the longest one the query covers.
+#: Secondary index partitions of the sections other than AccessToken (which has an index of its
+#: own, by partition and scope); search picks the longest one the query covers.
 INDEX_FIELDS: dict[str, tuple[tuple[str, ...], ...]] = {
-    CredentialType.ACCESS_TOKEN: (
-        ("home_account_id", "environment", "client_id", "realm"),
-        ("home_account_id", "environment", "client_id"),
-        ("home_account_id", "environment"),
-    ),
     CredentialType.REFRESH_TOKEN: (("home_account_id", "environment"), ("environment",)),
     CredentialType.ID_TOKEN: (("home_account_id", "environment"),),
     CredentialType.ACCOUNT: (("home_account_id", "environment"), ("environment",)),

@@ -1,33 +1,70 @@
-"""TokenCache and SerializableTokenCache: msal's serialized dict, secondary indexes, one lock."""
+"""TokenCache and SerializableTokenCache: msal's public surface over an indexed store.
+
+The serialized dict (``{"AccessToken": {key: entry}, ...}``, msal's format) is the source of
+truth; indexes over it are updated by every write, under one lock, and no write ever awaits.
+Flows reach the cache only through :meth:`TokenCache.session` (see ``session.py``). When a
+subclass overrides one of msal's methods (``search``, ``add``, ``modify``...), as
+msal-extensions and auditing hooks do, every lookup and write goes through those methods with
+msal's call pattern; our own classes take the indexed fast paths.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 import threading
-import time
 import warnings
-from collections.abc import Generator, Iterable, Mapping
-from typing import Any
+from collections.abc import Generator, Hashable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
+from msal_async import _clock
 from msal_async._cache import schema
-from msal_async._cache.indexes import FoldedIndex, Index
+from msal_async._cache.freshness import AGING, EXPIRING, CachedToken, TokenQuery
+from msal_async._cache.indexes import AccessTokenIndex, FoldedIndex, Index
 from msal_async._cache.partitioned import PartitionedCacheMixin
-from msal_async._cache.partitions import PartitionBook, Slot, partition_of
+from msal_async._cache.partitions import PartitionBook, partition_of
 from msal_async._cache.schema import Entry
+from msal_async._telemetry import AT_ABSENT, AT_AGING, AT_EXPIRED
+
+if TYPE_CHECKING:
+    from msal_async._cache.session import CacheSession
 
 __all__ = ["SerializableTokenCache", "TokenCache"]
 
 logger = logging.getLogger("msal_async.token_cache")
 
 _USERNAME_FIELDS = ("environment", "username")
+_AT = schema.CredentialType.ACCESS_TOKEN
+#: msal's methods a subclass may override to see every lookup and write.
+_MSAL_HOOKS = (
+    "search",
+    "find",
+    "add",
+    "modify",
+    "remove_rt",
+    "update_rt",
+    "remove_at",
+    "remove_idt",
+    "remove_account",
+)
+
+
+def _uses_msal_hooks(cls: type) -> bool:
+    """Whether a class (not ours) overrides one of msal's cache methods."""
+    for name in _MSAL_HOOKS:
+        for klass in cls.__mro__:
+            if name in vars(klass):
+                if not klass.__module__.startswith("msal_async._cache."):
+                    return True
+                break
+    return False
 
 
 class TokenCache(PartitionedCacheMixin):
-    """An in-memory token cache in msal's unified schema, indexed for O(partition) lookups.
+    """An in-memory token cache in msal's unified schema, indexed for O(1) lookups.
 
-    The serialized dict (``{"AccessToken": {key: entry}, ...}``) is the source of truth; indexes
-    over it are updated by every mutation. All work is synchronous and guarded by one RLock.
+    Thread-safe: every write holds one lock and never awaits, so a cancelled task or a failed
+    request never leaves half an entry behind.
     """
 
     CredentialType = schema.CredentialType
@@ -58,10 +95,12 @@ class TokenCache(PartitionedCacheMixin):
         self._lock = threading.RLock()
         self._cache: dict[str, Any] = {}
         self._indexes: dict[str, tuple[Index, ...]] = {}
+        self._ats = AccessTokenIndex()
+        self._parsed: dict[str, CachedToken] = {}
         self._book = PartitionBook()
         self._max_entries = max_entries
-        #: Partitions dropped by the entry limit since a persistence last looked (it reloads them).
-        self.evicted_partitions: set[str] = set()
+        self._evicted_partitions: set[str] = set()
+        self._msal_hooks = _uses_msal_hooks(type(self))
         #: The key maker of each section, as msal's public ``key_makers``.
         self.key_makers = dict(schema.KEY_MAKERS)
         self._rebuild_indexes()
@@ -75,54 +114,75 @@ class TokenCache(PartitionedCacheMixin):
         # get_accounts(username=...) is case-insensitive; a folded index keeps it O(matches).
         account = self.CredentialType.ACCOUNT
         self._indexes[account] = (*self._indexes[account], FoldedIndex(_USERNAME_FIELDS))
+        self._ats = AccessTokenIndex()
+        self._parsed.clear()
         self._book.clear()
         for ct, section in self._cache.items():
             if isinstance(section, dict):
-                indexes = self._indexes.get(ct, ())
                 for key, entry in section.items():
                     if isinstance(entry, dict):
-                        for index in indexes:
-                            index.add(key, entry)
+                        self._index(ct, key, entry)
                         self._book.added(ct, key, entry, record=False)
+
+    def _index(self, credential_type: str, key: str, entry: Entry) -> None:
+        if credential_type == _AT:
+            self._ats.add(key, entry)
+        for index in self._indexes.get(credential_type, ()):
+            index.add(key, entry)
+
+    def _unindex(self, credential_type: str, key: str, entry: Entry) -> None:
+        if credential_type == _AT:
+            self._ats.discard(key, entry)
+            self._parsed.pop(key, None)
+        for index in self._indexes.get(credential_type, ()):
+            index.discard(key, entry)
 
     def _put(self, credential_type: str, key: str, entry: Entry, *, record: bool = True) -> None:
         section = self._cache.setdefault(credential_type, {})
         old = section.get(key)
         section[key] = entry  # an existing key keeps its position, as in msal
-        had = isinstance(old, dict)
-        for index in self._indexes.get(credential_type, ()):
-            if not had or index.bucket_of(old) != index.bucket_of(entry):
-                if had:
-                    index.discard(key, old)
-                index.add(key, entry)
-        if had and partition_of(credential_type, old) != partition_of(credential_type, entry):
-            self._book.removed(credential_type, key, old, record=record)
+        if isinstance(old, dict):
+            self._unindex(credential_type, key, old)
+            if partition_of(credential_type, old) != partition_of(credential_type, entry):
+                self._book.removed(credential_type, key, old, record=record)
+        self._index(credential_type, key, entry)
         self._book.added(credential_type, key, entry, record=record)
+        if record:
+            self._note_change()
 
     def _delete(self, credential_type: str, key: str, *, record: bool = True) -> None:
         old = self._cache.setdefault(credential_type, {}).pop(key, None)  # msal makes the section
         if isinstance(old, dict):
-            for index in self._indexes.get(credential_type, ()):
-                index.discard(key, old)
+            self._unindex(credential_type, key, old)
             self._book.removed(credential_type, key, old, record=record)
+        if record:
+            self._note_change()
 
-    # --- reading --------------------------------------------------------------------------------
+    def _note_change(self) -> None:
+        """Called after every change a caller made (not after loads from a persistence)."""
+
+    # --- msal's public surface: reading ---------------------------------------------------------
 
     def _candidates(
         self, credential_type: str, query: Mapping[str, Any]
     ) -> list[tuple[str, Entry]]:
         """Snapshot the (key, entry) pairs that may match; call with the lock held."""
         section = self._cache.get(credential_type) or {}
-        usable = [
-            index
-            for index in self._indexes.get(credential_type, ())
-            if all(f in query for f in index.fields)
-        ]
-        if not usable:  # the query lacks the partition fields: scan, as msal always does
+        keys: Iterable[str] | None = None
+        if credential_type == _AT:
+            keys = self._ats.keys_for(query)
+        else:
+            usable = [
+                index
+                for index in self._indexes.get(credential_type, ())
+                if all(f in query for f in index.fields)
+            ]
+            if usable:
+                keys = max(usable, key=lambda i: len(i.fields)).keys_for(query)
+        if keys is None:  # the query lacks the partition fields: scan, as msal always does
             pairs = list(section.items())
         else:
-            index = max(usable, key=lambda i: len(i.fields))
-            pairs = [(k, section[k]) for k in index.keys_for(query) if k in section]
+            pairs = [(k, section[k]) for k in keys if k in section]
         return [(k, e) for k, e in pairs if isinstance(e, dict)]
 
     def search(
@@ -144,12 +204,12 @@ class TokenCache(PartitionedCacheMixin):
             query: Field values an entry must have; ``environment`` is compared lowercased.
             now: Epoch seconds for the expiry check; defaults to the current time.
 
-        Returns:
-            A generator of the live entry dicts (do not mutate them; use :meth:`modify`).
+        Yields:
+            The live entry dicts (do not mutate them; use :meth:`modify`).
         """
         wanted = sorted(target or [])
         normalized = schema.normalize_query(query)
-        preferred_key = self._exact_at_key(credential_type, query, wanted)
+        preferred_key = self._exact_at_key(credential_type, normalized, wanted)
         if preferred_key is not None:
             with self._lock:
                 preferred = (self._cache.get(credential_type) or {}).get(preferred_key)
@@ -157,8 +217,8 @@ class TokenCache(PartitionedCacheMixin):
                 credential_type, preferred, normalized
             ):  # the key already pins the target, case-insensitively (as msal)
                 yield preferred
-        now_int = int(time.time() if now is None else now)
-        is_at = credential_type == self.CredentialType.ACCESS_TOKEN
+        now_int = int(_clock.now() if now is None else now)
+        is_at = credential_type == _AT
         matches: list[Entry] = []
         expired: list[tuple[str, Entry]] = []
         with self._lock:
@@ -174,12 +234,10 @@ class TokenCache(PartitionedCacheMixin):
             self._purge(expired)
 
     def _exact_at_key(
-        self, credential_type: str, query: Mapping[str, Any] | None, wanted: list[str]
+        self, credential_type: str, query: Mapping[str, Any], wanted: list[str]
     ) -> str | None:
         fields = ("home_account_id", "environment", "client_id", "realm")
-        if credential_type != self.CredentialType.ACCESS_TOKEN or not wanted or query is None:
-            return None
-        if not all(f in query for f in fields):
+        if credential_type != _AT or not wanted or not all(f in query for f in fields):
             return None
         return self.key_makers[credential_type](
             **{f: query[f] for f in fields},
@@ -189,7 +247,7 @@ class TokenCache(PartitionedCacheMixin):
 
     def _purge(self, expired: list[tuple[str, Entry]]) -> None:
         with self._lock:
-            section = self._cache.get(self.CredentialType.ACCESS_TOKEN) or {}
+            section = self._cache.get(_AT) or {}
             for key, entry in expired:
                 if section.get(key) is entry:  # not replaced or removed since the snapshot
                     self.remove_at(entry)
@@ -220,149 +278,7 @@ class TokenCache(PartitionedCacheMixin):
         )
         return list(self.search(credential_type, target=target, query=query, now=now))
 
-    def access_token_candidates(
-        self,
-        *,
-        client_id: str,
-        environment: str,
-        realm: str,
-        scopes: Iterable[str],
-        home_account_id: str | None = None,
-        ext_cache_key: str | None = None,
-        key_id: str | None = None,
-        exact_only: bool = False,
-    ) -> list[Entry]:
-        """List the ATs that could serve a request, touching only their partition.
-
-        The exact-key probe (sorted requested scopes) comes first, then superset matches within
-        ``(home_account_id, environment, client_id, realm)``. Expiry is not checked and nothing is
-        purged: the caller applies its own clock and buffer. With ``exact_only`` only the probe
-        is made (O(1) whatever the partition holds); callers fall back to the full list when it
-        yields nothing usable.
-
-        Args:
-            client_id: The application id.
-            environment: The authority host.
-            realm: The tenant.
-            scopes: The requested scopes (undecorated).
-            home_account_id: The account, or None for app tokens.
-            ext_cache_key: The request's extended cache key, if any.
-            key_id: The SSH-cert / PoP key id to require, if any.
-            exact_only: Probe the exact key only.
-
-        Returns:
-            Live entry dicts, best first.
-        """
-        wanted = sorted(scopes)
-        query: dict[str, Any] = {
-            "home_account_id": home_account_id,
-            "environment": environment.lower(),
-            "client_id": client_id,
-            "realm": realm,
-        }
-        if key_id is not None:
-            query["key_id"] = key_id
-        if ext_cache_key:
-            query["ext_cache_key"] = ext_cache_key
-        at = self.CredentialType.ACCESS_TOKEN
-        probe_key = self._exact_at_key(at, query, wanted)
-        out: list[Entry] = []
-        with self._lock:
-            section = self._cache.get(at) or {}
-            probe = section.get(probe_key)
-            used: list[Slot] = []
-            if isinstance(probe, dict) and schema.entry_matches(at, probe, query):
-                out.append(probe)
-                used.append((at, str(probe_key)))
-            for key, entry in () if exact_only else self._candidates(at, query):
-                if key != probe_key and schema.entry_matches(at, entry, query, wanted):
-                    out.append(entry)
-                    used.append((at, key))
-            if self._max_entries is not None:
-                self._book.touch(partition_of(at, query), used)
-        return out
-
-    def accounts_for_username(
-        self, environment: str, username: str, *, whole_accounts: bool = False
-    ) -> list[Entry]:
-        """The Account entries of one environment whose username matches, ignoring case.
-
-        Args:
-            environment: The authority host.
-            username: The username, any case.
-            whole_accounts: Return every Account entry (of this environment) of the home
-                accounts that matched, in the cache's order, as ``get_accounts`` groups them.
-
-        Returns:
-            The live entry dicts (do not mutate them).
-        """
-        account = self.CredentialType.ACCOUNT
-        env = environment.lower()
-        with self._lock:
-            indexes = self._indexes[account]
-            section = self._cache.get(account) or {}
-            keys = indexes[-1].keys_for({"environment": env, "username": username})
-            if whole_accounts:
-                by_home = indexes[0]  # ("home_account_id", "environment")
-                homes = dict.fromkeys(
-                    section[k].get("home_account_id") for k in keys if k in section
-                )
-                keys = [
-                    k
-                    for home in homes
-                    for k in by_home.keys_for({"home_account_id": home, "environment": env})
-                ]
-            return [section[k] for k in keys if isinstance(section.get(k), dict)]
-
-    def holds(self, credential_type: str, entry: Mapping[str, Any]) -> bool:
-        """Whether an entry with ``entry``'s key is still stored (it may have been removed).
-
-        Returns:
-            True when the key is present.
-        """
-        key = self.key_makers[credential_type](**entry)
-        with self._lock:
-            return isinstance((self._cache.get(credential_type) or {}).get(key), dict)
-
-    def exact_access_token_key(
-        self,
-        *,
-        client_id: str,
-        environment: str,
-        realm: str,
-        scopes: Iterable[str],
-        home_account_id: str | None = None,
-    ) -> str:
-        """The key under which an AT for exactly these scopes is stored (no extended key).
-
-        Returns:
-            The cache key, as msal makes it.
-        """
-        return self.key_makers[self.CredentialType.ACCESS_TOKEN](
-            home_account_id=home_account_id,
-            environment=environment.lower(),
-            client_id=client_id,
-            realm=realm,
-            target=" ".join(sorted(scopes)),
-        )
-
-    def peek_access_token(self, key: str) -> Entry | None:
-        """The AT stored under ``key``, or None: one dict lookup, for hot paths.
-
-        Returns:
-            The live entry dict (do not mutate it).
-        """
-        section = self._cache.get("AccessToken")
-        entry = section.get(key) if section else None
-        if entry.__class__ is not dict:  # absent, or an odd value read from a foreign cache
-            return None
-        if self._max_entries is not None:
-            at = self.CredentialType.ACCESS_TOKEN
-            with self._lock:
-                self._book.touch(partition_of(at, entry), [(at, key)])
-        return entry
-
-    # --- writing --------------------------------------------------------------------------------
+    # --- msal's public surface: writing ---------------------------------------------------------
 
     def add(self, event: Mapping[str, Any], now: float | None = None) -> None:
         """Store the tokens of a token-obtaining event (spec 7.3), all or nothing.
@@ -378,12 +294,25 @@ class TokenCache(PartitionedCacheMixin):
         if logger.isEnabledFor(logging.DEBUG):
             redacted = schema.redact_event(event)
             logger.debug("event=%s", json.dumps(redacted, indent=4, sort_keys=True, default=str))
-        entries = schema.entries_from_event(event, now=int(time.time() if now is None else now))
+        self._store(event, int(_clock.now() if now is None else now))
+
+    def _store(self, event: Mapping[str, Any], now: int) -> list[tuple[str, str, Entry]]:
+        """Write an event's entries; through ``modify`` (msal's pattern) for hooked subclasses.
+
+        Returns:
+            The ``(section, key, entry)`` written.
+        """
+        entries = schema.entries_from_event(event, now=now)
         with self._lock:  # keys first: a failing key maker leaves the cache untouched
             keyed = [(ct, self.key_makers[ct](**entry), entry) for ct, entry in entries]
-            for ct, key, entry in keyed:
-                self._put(ct, key, entry)
-            self._enforce_limit(now=int(time.time() if now is None else now))
+            if self._msal_hooks:
+                for ct, _, entry in keyed:
+                    self.modify(ct, entry, entry)
+            else:
+                for ct, key, entry in keyed:
+                    self._put(ct, key, entry)
+            self._enforce_limit(now=now)
+        return keyed
 
     def modify(
         self,
@@ -433,7 +362,7 @@ class TokenCache(PartitionedCacheMixin):
             ValueError: It is not a RefreshToken entry.
         """
         self._check(rt_item, self.CredentialType.REFRESH_TOKEN, "rt_item")
-        new = {"secret": new_rt, "last_modification_time": str(int(time.time()))}
+        new = {"secret": new_rt, "last_modification_time": str(int(_clock.now()))}
         self.modify(self.CredentialType.REFRESH_TOKEN, rt_item, new)
 
     def remove_at(self, at_item: Mapping[str, Any]) -> None:
@@ -445,8 +374,8 @@ class TokenCache(PartitionedCacheMixin):
         Raises:
             ValueError: It is not an AccessToken entry.
         """
-        self._check(at_item, self.CredentialType.ACCESS_TOKEN, "at_item")
-        self.modify(self.CredentialType.ACCESS_TOKEN, at_item)
+        self._check(at_item, _AT, "at_item")
+        self.modify(_AT, at_item)
 
     def remove_idt(self, idt_item: Mapping[str, Any]) -> None:
         """Delete an ID token.
@@ -474,18 +403,196 @@ class TokenCache(PartitionedCacheMixin):
             raise ValueError(msg)
         self.modify(self.CredentialType.ACCOUNT, account_item)
 
-    def remove_app_tokens(self, *, client_id: str, environments: Iterable[str]) -> int:
-        """Delete this client's app-only ATs (``home_account_id`` None), any realm.
+    # --- the engine behind CacheSession (not msal's surface) ------------------------------------
+
+    def session(self, partition: str | None, *, fleet_key: Hashable | None = None) -> CacheSession:
+        """The one way a flow reads and writes this cache (see :class:`CacheSession`).
 
         Args:
-            client_id: The application id.
-            environments: Authority hosts to clean.
+            partition: The partition the flow reads (its account, or its app tenant); None
+                for a flow that only writes (it learns the account from the response).
+            fleet_key: With a store that locks across machines, the request this session
+                may send: one worker of the fleet sends it, the others wait and read its result.
 
         Returns:
-            How many ATs were removed.
+            An async context manager.
         """
-        at = self.CredentialType.ACCESS_TOKEN
-        removed = 0
+        from msal_async._cache.session import CacheSession
+
+        return CacheSession(self, partition, fleet_key)
+
+    async def _open(self, partition: str | None, fleet_key: Hashable | None) -> object:
+        """Make ``partition`` current before a session reads it (nothing to do in memory).
+
+        Returns:
+            Whatever :meth:`_close` needs to release (a fleet lock), or None.
+        """
+        return None
+
+    async def _close(self, written: set[str], held: object) -> None:
+        """Store what a session wrote, then release what :meth:`_open` took (memory: nothing)."""
+
+    def _current(self, partition: str) -> bool:
+        """Whether the in-memory copy of ``partition`` is certainly current (cheap, no I/O).
+
+        Returns:
+            Always True in memory; a persistent cache asks its store.
+        """
+        return True
+
+    def _find_access_token(self, query: TokenQuery, now: float) -> tuple[CachedToken | None, int]:
+        """msal's AT lookup under the one freshness rule.
+
+        Returns:
+            ``(token, reason)``: a FRESH token and 0, an AGING token and ``AT_AGING``, or None
+            and ``AT_ABSENT`` / ``AT_EXPIRED`` (a token in the buffer, or expired, was seen).
+        """
+        reason = AT_ABSENT
+        for key, entry in self._access_token_candidates(query, now):
+            token = CachedToken.parse(key, entry, partition_of(_AT, entry))
+            state = EXPIRING if token is None else token.state(now)
+            if state == EXPIRING:
+                reason = AT_EXPIRED
+                continue
+            return token, AT_AGING if state == AGING else 0
+        return None, reason
+
+    def _access_token_candidates(
+        self, query: TokenQuery, now: float
+    ) -> Iterable[tuple[str, Entry]]:
+        if self._msal_hooks:
+            # A hooked cache sees msal's exact call; its entries carry their own keys.
+            for entry in self.search(_AT, target=query.scopes, query=query.search_query()):
+                yield self.key_makers[_AT](**entry), entry
+            return
+        probe_key = self.key_makers[_AT](
+            **query.search_query(), target=" ".join(sorted(query.scopes))
+        )
+        section = self._cache.get(_AT) or {}
+        query_fields = query.search_query()
+        expired: list[tuple[str, Entry]] = []
+        picked: list[tuple[str, Entry]] = []
+        now_int = int(now)
+        with self._lock:
+            keys = self._ats.covering(query.group(), query.scopes)
+            probe = section.get(probe_key)
+            # msal's exact-key probe is case-insensitive and yields an expired entry too
+            # (which then counts as AT_EXPIRED for telemetry).
+            if (
+                isinstance(probe, dict)
+                and probe_key not in keys
+                and schema.entry_matches(_AT, probe, query_fields)
+            ):
+                picked.append((probe_key, probe))
+            for key in reversed(keys):  # the newest write first
+                found = section.get(key)
+                if not isinstance(found, dict):
+                    continue
+                if schema.is_expired(found, now_int):
+                    expired.append((key, found))
+                    if key == probe_key:
+                        picked.append((key, found))
+                elif schema.entry_matches(_AT, found, query_fields, query.scopes):
+                    picked.append((key, found))
+            self._book.touch_access_tokens([k for k, _ in picked], self._max_entries)
+        if len(picked) > 1:
+            picked.sort(key=_cached_at, reverse=True)  # newest first; ties keep write order
+        yield from picked
+        if expired:  # reached only on a miss: msal purges when its search runs to the end
+            self._purge(expired)
+
+    def _hot_token(self, key: str) -> CachedToken | None:
+        """The parsed AT stored under ``key`` for the hot path, or None (absent or changed).
+
+        A parsed token is dropped whenever its entry is rewritten, removed or evicted.
+        """
+        token = self._parsed.get(key)
+        if token is None:
+            entry = (self._cache.get(_AT) or {}).get(key)
+            if not isinstance(entry, dict):
+                return None
+            token = CachedToken.parse(key, entry, partition_of(_AT, entry))
+            if token is None:
+                return None
+            with self._lock:
+                if (self._cache.get(_AT) or {}).get(key) is not entry:
+                    return None
+                self._parsed[key] = token
+        if self._max_entries is not None:
+            with self._lock:
+                self._book.touch_access_tokens([key], self._max_entries)
+        return token
+
+    def _write(
+        self,
+        event: Mapping[str, Any],
+        now: float,
+        *,
+        rotate: tuple[Mapping[str, Any], str] | None = None,
+        require: Mapping[str, Any] | None = None,
+    ) -> tuple[str | None, set[str]]:
+        """The one commit of every flow: an event's entries (and a rotated RT) in one step.
+
+        Args:
+            event: The cache event.
+            now: Epoch seconds.
+            rotate: ``(refresh token entry, new secret)``: the RT a refresh used, updated in
+                place (msal's refresh grant).
+            require: An entry that must still be stored (a refresh's RT: a sign-out that
+                happened meanwhile sticks, and nothing is written).
+
+        Returns:
+            ``(access token key or None, partitions written)``.
+
+        Raises:
+            ValueError: The event is malformed; nothing was written.
+        """
+        rt = self.CredentialType.REFRESH_TOKEN
+        with self._lock:
+            if require is not None and not self._holds(rt, require):
+                logger.info("A refresh finished after its account was removed; not cached")
+                return None, set()
+            if self._msal_hooks:
+                self.add(event, now=now)
+                written = schema.entries_from_event(event, now=int(now))
+                keyed = [(ct, self.key_makers[ct](**e), e) for ct, e in written]
+            else:
+                keyed = self._store(event, int(now))
+            if rotate is not None:
+                self.update_rt(rotate[0], rotate[1])
+                keyed.append((rt, self.key_makers[rt](**rotate[0]), dict(rotate[0])))
+        at_key = next((key for ct, key, _ in keyed if ct == _AT), None)
+        return at_key, {partition_of(ct, e) for ct, _, e in keyed if ct != "AppMetadata"}
+
+    def _holds(self, credential_type: str, entry: Mapping[str, Any]) -> bool:
+        key = self.key_makers[credential_type](**entry)
+        return isinstance((self._cache.get(credential_type) or {}).get(key), dict)
+
+    def _accounts_for_username(self, environment: str, username: str) -> list[Entry]:
+        """Every Account entry (of one environment) of the home accounts whose username
+        matches ``username`` ignoring case, in the cache's order."""
+        account = self.CredentialType.ACCOUNT
+        env = environment.lower()
+        with self._lock:
+            indexes = self._indexes[account]
+            section = self._cache.get(account) or {}
+            keys = indexes[-1].keys_for({"environment": env, "username": username})
+            homes = dict.fromkeys(section[k].get("home_account_id") for k in keys if k in section)
+            by_home = indexes[0]  # ("home_account_id", "environment")
+            keys = [
+                k
+                for home in homes
+                for k in by_home.keys_for({"home_account_id": home, "environment": env})
+            ]
+            return [section[k] for k in keys if isinstance(section.get(k), dict)]
+
+    def _remove_app_tokens(self, *, client_id: str, environments: Iterable[str]) -> set[str]:
+        """Delete this client's app-only ATs (``home_account_id`` None), any realm.
+
+        Returns:
+            The partitions changed.
+        """
+        changed: set[str] = set()
         with self._lock:
             for environment in environments:
                 query = {
@@ -494,15 +601,18 @@ class TokenCache(PartitionedCacheMixin):
                     "client_id": client_id,
                 }
                 # Unlike msal's search-based loop, atext entries (ext_cache_key) go as well.
-                for _, entry in self._candidates(at, query):
-                    if _subset(query, entry):
+                for _, entry in self._candidates(_AT, query):
+                    if all(k in entry and entry[k] == v for k, v in query.items()):
                         self.remove_at(entry)
-                        removed += 1
-        return removed
+                        changed.add(partition_of(_AT, entry))
+        return changed
 
 
-def _subset(small: Mapping[str, Any], big: Mapping[str, Any]) -> bool:
-    return all(k in big and big[k] == v for k, v in small.items())
+def _cached_at(pair: tuple[str, Entry]) -> int:
+    try:
+        return int(pair[1].get("cached_at", 0))
+    except (TypeError, ValueError):
+        return 0
 
 
 class SerializableTokenCache(TokenCache):
@@ -514,30 +624,7 @@ class SerializableTokenCache(TokenCache):
 
     has_state_changed: bool = False
 
-    def add(self, event: Mapping[str, Any], now: float | None = None) -> None:
-        """Store an event's tokens (see :meth:`TokenCache.add`) and flag the state as changed.
-
-        Args:
-            event: The token-obtaining event.
-            now: Epoch seconds.
-        """
-        super().add(event, now=now)
-        self.has_state_changed = True
-
-    def modify(
-        self,
-        credential_type: str,
-        old_entry: Mapping[str, Any],
-        new_key_value_pairs: Mapping[str, Any] | None = None,
-    ) -> None:
-        """Update or delete an entry (see :meth:`TokenCache.modify`) and flag the change.
-
-        Args:
-            credential_type: The section.
-            old_entry: The entry.
-            new_key_value_pairs: Fields to set; None deletes.
-        """
-        super().modify(credential_type, old_entry, new_key_value_pairs)
+    def _note_change(self) -> None:
         self.has_state_changed = True
 
     def deserialize(self, state: str | bytes | None) -> None:
@@ -551,7 +638,7 @@ class SerializableTokenCache(TokenCache):
         """
         loaded = json.loads(state) if state else {}
         if not isinstance(loaded, dict) or any(
-            not isinstance(loaded.get(ct, {}), dict) for ct in schema.INDEX_FIELDS
+            not isinstance(loaded.get(ct, {}), dict) for ct in schema.KEY_MAKERS
         ):
             msg = "state must be a JSON object of sections, as written by serialize()"
             raise ValueError(msg)

@@ -6,12 +6,14 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from .._cache.partitions import app_partition
 from .._cache.schema import AuthorityType, CredentialType
+from .._cache.session import CacheSession
 from .context import AppContext
 
 __all__ = ["find_accounts", "get_accounts", "remove_account"]
 
-logger = logging.getLogger("msal_async.flows")
+logger = logging.getLogger("msal_async.application")
 
 _ACCOUNT_FIELDS = (
     "home_account_id",
@@ -26,7 +28,7 @@ _INTERESTING = frozenset((AuthorityType.ADFS, AuthorityType.MSSTS))
 
 
 def find_accounts(
-    ctx: AppContext, environment: str, username: str | None = None
+    session: CacheSession, environment: str, username: str | None = None
 ) -> list[dict[str, Any]]:
     """The accounts of one environment, one per ``home_account_id`` (the last one wins).
 
@@ -35,7 +37,7 @@ def find_accounts(
     not the number of signed-in accounts.
 
     Args:
-        ctx: the app's context.
+        session: a cache session.
         environment: the authority host.
         username: keep only this username (case-insensitive).
 
@@ -43,9 +45,9 @@ def find_accounts(
         msal's account dicts.
     """
     if username is None:
-        entries = list(ctx.cache.search(CredentialType.ACCOUNT, query={"environment": environment}))
+        entries = session.search(CredentialType.ACCOUNT, {"environment": environment})
     else:
-        entries = ctx.cache.accounts_for_username(environment, username, whole_accounts=True)
+        entries = session.accounts_named(environment, username)
     grouped: dict[Any, dict[str, Any]] = {}
     for entry in entries:
         if entry.get("authority_type") in _INTERESTING:
@@ -71,24 +73,27 @@ async def get_accounts(ctx: AppContext, username: str | None = None) -> list[dic
         MsalServiceError: the alias lookup (needed only when no account is found) failed.
         MsalTransportError: the alias lookup could not be sent.
     """
-    await ctx.cache_before_lookup(realm=ctx.authority.tenant)
     wanted = username or None
-    accounts = find_accounts(ctx, ctx.authority.instance, wanted)
-    if not accounts and (wanted is None or not find_accounts(ctx, ctx.authority.instance)):
-        # msal tries the aliases only when the instance has no accounts at all
-        for alias in await ctx.discovery.aliases(ctx.authority.instance, authority=ctx.authority):
-            if find_accounts(ctx, alias):
-                accounts = find_accounts(ctx, alias, wanted)
-                break
-    if username and not accounts:
+    instance = ctx.authority.instance
+    partition = app_partition(ctx.client_id, ctx.authority.tenant)
+    async with ctx.cache.session(partition) as session:
+        accounts = find_accounts(session, instance, wanted)
+        if accounts or (wanted is not None and find_accounts(session, instance)):
+            return accounts
+    # msal tries the aliases only when the instance has no accounts at all
+    for alias in await ctx.discovery.aliases(instance, authority=ctx.authority):
+        async with ctx.cache.session(partition) as session:
+            if find_accounts(session, alias):
+                return find_accounts(session, alias, wanted)
+    if username:
         logger.debug(
             "get_accounts(username=...) found no account; tokens acquired without the "
             "'profile' scope carry no username, consider get_accounts(username=None)"
         )
-    return accounts
+    return []
 
 
-def remove_account(ctx: AppContext, account: Mapping[str, Any]) -> None:
+async def remove_account(ctx: AppContext, account: Mapping[str, Any]) -> None:
     """Sign the account out of this app and forget it (spec 7.9).
 
     Removes this app's (and its family's) RTs, then every AT, IdToken and Account entry of the
@@ -102,20 +107,18 @@ def remove_account(ctx: AppContext, account: Mapping[str, Any]) -> None:
         "environment": account["environment"],
         "home_account_id": account["home_account_id"],
     }
-    family = None
-    for metadata in ctx.cache.search(
-        CredentialType.APP_METADATA,
-        query={"environment": account["environment"], "client_id": ctx.client_id},
-    ):
-        family = metadata.get("family_id")
-        break
-    cache = ctx.cache
-    for rt in list(cache.search(CredentialType.REFRESH_TOKEN, query=owned)):
-        if rt.get("client_id") == ctx.client_id or (family and rt.get("family_id") == family):
-            cache.remove_rt(rt)
-    for at in list(cache.search(CredentialType.ACCESS_TOKEN, query=owned)):
-        cache.remove_at(at)
-    for idt in list(cache.search(CredentialType.ID_TOKEN, query=owned)):
-        cache.remove_idt(idt)
-    for entry in list(cache.search(CredentialType.ACCOUNT, query=owned)):
-        cache.remove_account(entry)
+    async with ctx.cache.session(str(account["home_account_id"])) as session:
+        metadata = session.app_metadata(account["environment"], ctx.client_id)
+        family = (metadata or {}).get("family_id")
+        session.remove(
+            CredentialType.REFRESH_TOKEN,
+            [
+                rt
+                for rt in session.search(CredentialType.REFRESH_TOKEN, owned)
+                if rt.get("client_id") == ctx.client_id
+                or (family and rt.get("family_id") == family)
+            ],
+        )
+        for section in (CredentialType.ACCESS_TOKEN, CredentialType.ID_TOKEN):
+            session.remove(section, session.search(section, owned))
+        session.remove(CredentialType.ACCOUNT, session.search(CredentialType.ACCOUNT, owned))

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .._oauth2.claims import merge_capabilities, merge_claims
+from .._oauth2.claims import merge_capabilities
+from .._oauth2.grants import AUTHORIZATION_CODE, Grant
 from .._oauth2.oidc import (
     build_authorize_url,
     check_id_token,
@@ -13,23 +14,16 @@ from .._oauth2.oidc import (
     nonce_hash,
     pkce_pair,
 )
-from .._oauth2.requests import build_token_request
+from .._oauth2.requests import NO_OPTIONS, CallOptions
 from .._oauth2.user_tokens import anchor_from_client_info
-from .._telemetry import NON_SILENT
 from .context import AppContext, obtain_token
 
 __all__ = [
-    "API_ID",
-    "AUTHORIZATION_CODE",
     "authorization_url",
     "initiate_auth_code_flow",
     "redeem_auth_code_flow",
     "redeem_code",
 ]
-
-#: msal's telemetry API id of the auth code grant.
-API_ID = "832"
-AUTHORIZATION_CODE = "authorization_code"
 
 
 async def authorization_url(ctx: AppContext, params: Mapping[str, Any]) -> str:
@@ -114,13 +108,15 @@ async def redeem_code(
     code: str,
     scopes: list[str],
     redirect_uri: str | None,
-    claims: str | None,
+    claims_challenge: str | None,
     data: Mapping[str, Any],
+    code_verifier: str | None = None,
     headers: Mapping[str, str] | None = None,
     nonce: str | None = None,
     max_age: int | None = None,
-    api_id: str = API_ID,
+    grant: Grant = AUTHORIZATION_CODE,
     hashed_nonce: bool = True,
+    options: CallOptions = NO_OPTIONS,
 ) -> dict[str, Any]:
     """POST the ``authorization_code`` grant and store the tokens (spec 5.3).
 
@@ -135,18 +131,16 @@ async def redeem_code(
         ValueError: nonce mismatch in the legacy API (``hashed_nonce`` False, as msal).
         MsalTransportError: the authority could not be reached.
     """
-    endpoint = (await ctx.endpoints()).token_endpoint
-    telemetry = ctx.telemetry.context(api_id, refresh_reason=NON_SILENT)
-    request = build_token_request(
-        endpoint,
-        client_id=ctx.client_id,
-        grant_type=AUTHORIZATION_CODE,
+    request, _ = await ctx.token_request(
+        grant,
         scopes=scopes,
-        credential_fields=await ctx.credential_fields(endpoint),
-        fields={**data, "code": code, "redirect_uri": redirect_uri},
-        claims=merge_claims(claims, data.get("client_claims")),
+        fields={"code": code, "redirect_uri": redirect_uri, "code_verifier": code_verifier},
+        data=data,
+        claims_challenge=claims_challenge,
         headers=headers,
+        options=options,
     )
+    telemetry = ctx.telemetry.context(grant.api_id, refresh_reason=grant.refresh_reason)
 
     def check(claims: dict[str, Any], now: float) -> None:
         if hashed_nonce:
@@ -156,7 +150,7 @@ async def redeem_code(
             raise ValueError(msg)
 
     _, result = await obtain_token(
-        ctx, request, telemetry, scopes=scopes, data=data, check_id_token=check
+        ctx, request, telemetry, scopes=scopes, data=data, options=options, check_id_token=check
     )
     return result
 
@@ -168,7 +162,8 @@ async def redeem_auth_code_flow(
     *,
     scopes: list[str] | None,
     data: Mapping[str, Any],
-    api_id: str = API_ID,
+    grant: Grant = AUTHORIZATION_CODE,
+    options: CallOptions = NO_OPTIONS,
 ) -> dict[str, Any]:
     """Check the auth response against the flow, then redeem its code (spec 6.2).
 
@@ -190,7 +185,7 @@ async def redeem_auth_code_flow(
     if scopes and set(scopes) - set(flow.get("scope") or []):
         msg = f"scope must be None or a subset of {flow.get('scope')}"
         raise ValueError(msg)
-    claims = merge_capabilities(ctx.client_capabilities, flow.pop("claims_challenge", None))
+    claims_challenge = flow.pop("claims_challenge", None)
     if auth_response.get("code"):
         anchor = anchor_from_client_info(auth_response.get("client_info"))
         return await redeem_code(
@@ -198,12 +193,14 @@ async def redeem_auth_code_flow(
             code=str(auth_response["code"]),
             scopes=list(scopes or flow.get("scope") or []),
             redirect_uri=flow.get("redirect_uri"),
-            claims=claims,
-            data={**data, "code_verifier": flow["code_verifier"]},
+            claims_challenge=claims_challenge,
+            data=data,
+            code_verifier=flow["code_verifier"],
             headers={"X-AnchorMailbox": anchor} if anchor else None,
             nonce=flow.get("nonce"),
             max_age=flow.get("max_age"),
-            api_id=api_id,
+            grant=grant,
+            options=options,
         )
     if auth_response.get("error"):
         error = {"error": auth_response["error"]}

@@ -16,18 +16,18 @@ from typing import Any
 
 import anyio
 
+from .. import _clock
 from .._errors import error_result
 from .._oauth2.claims import merge_capabilities
-from .._oauth2.requests import build_token_request
+from .._oauth2.grants import DEVICE_CODE
+from .._oauth2.requests import NO_OPTIONS, CallOptions
 from .._oauth2.responses import INVALID_RESPONSE, parse_token_response
 from .._oauth2.scopes import join_scopes
 from .._telemetry import TelemetryContext
 from .context import AppContext, obtain_token
 
 __all__ = [
-    "API_ID",
     "CORRELATION_ID_KEY",
-    "DEVICE_CODE_GRANT",
     "acquire_token_by_device_flow",
     "initiate_device_flow",
     "normalize_device_flow",
@@ -35,9 +35,6 @@ __all__ = [
 
 logger = logging.getLogger("msal_async.flows")
 
-#: msal's telemetry API id of acquire_token_by_device_flow.
-API_ID = "622"
-DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 #: msal's ``PublicClientApplication.DEVICE_FLOW_CORRELATION_ID``.
 CORRELATION_ID_KEY = "_correlation_id"
 #: Where the flow keeps the scopes it asked for (the cache entry's target).
@@ -110,6 +107,7 @@ async def initiate_device_flow(
     *,
     correlation_id: str,
     claims_challenge: str | None = None,
+    options: CallOptions = NO_OPTIONS,
 ) -> dict[str, Any]:
     """POST the device authorization request (spec 5.5).
 
@@ -118,6 +116,7 @@ async def initiate_device_flow(
         scopes: the decorated scopes.
         correlation_id: the ``client-request-id``, reused by every poll.
         claims_challenge: a claims JSON; merged with the app's client capabilities.
+        options: per-call transport options.
 
     Returns:
         The flow: the server's answer plus ``interval``, ``expires_in``, ``expires_at`` and
@@ -141,8 +140,15 @@ async def initiate_device_flow(
         form["claims"] = claims
     # msal sends its default headers and the correlation id here, but no Accept (so the
     # HTTP library's "*/*") and no telemetry headers (spec 5.5, probed).
-    headers = {"client-request-id": correlation_id, "accept": "*/*"}
-    response = await ctx.transport.post(url, data=form, headers=headers)
+    headers = {k.lower(): v for k, v in options.headers.items()}
+    headers.update({"client-request-id": correlation_id, "accept": "*/*"})
+    response = await ctx.transport.post(
+        url,
+        data=form,
+        params=dict(options.params) or None,
+        headers=headers,
+        timeout=options.timeout,
+    )
     payload = parse_token_response(
         response.status_code,
         response.text,
@@ -160,7 +166,7 @@ async def initiate_device_flow(
             correlation_id=correlation_id,
         )
     try:
-        flow = normalize_device_flow(payload, now=ctx.clock())
+        flow = normalize_device_flow(payload, now=_clock.now())
     except (TypeError, ValueError) as exc:
         return error_result(
             INVALID_RESPONSE,
@@ -212,6 +218,7 @@ async def acquire_token_by_device_flow(
     claims_challenge: str | None = None,
     exit_condition: ExitCondition | None = None,
     data: Mapping[str, Any] | None = None,
+    options: CallOptions = NO_OPTIONS,
 ) -> dict[str, Any]:
     """Poll the token endpoint until the user finishes, declines, or the flow expires.
 
@@ -225,6 +232,7 @@ async def acquire_token_by_device_flow(
         exit_condition: ``(flow) -> bool`` (or an awaitable of it), asked before each tick of
             the wait; the default stops once ``flow["expires_at"]`` has passed.
         data: extra form fields (msal's ``data=``).
+        options: per-call transport options.
 
     Returns:
         msal's result: a token dict, or the last error dict (``authorization_pending`` when
@@ -239,36 +247,36 @@ async def acquire_token_by_device_flow(
     if exit_condition is None:
 
         def exit_condition(flow: dict[str, Any]) -> bool:
-            return float(flow.get("expires_at", 0)) < ctx.clock()
+            return float(flow.get("expires_at", 0)) < _clock.now()
 
-    endpoints = await ctx.endpoints()
-    fields: dict[str, Any] = dict(data or {})
     # msal sends the legacy "code" twin of device_code as well (spec 5.5, quirk 15.8).
-    fields.update(code=flow["device_code"], device_code=flow["device_code"])
-    base = build_token_request(
-        endpoints.token_endpoint,
-        client_id=ctx.client_id,
-        grant_type=DEVICE_CODE_GRANT,
-        fields=fields,
-        claims=merge_capabilities(ctx.client_capabilities, claims_challenge),
+    request, _ = await ctx.token_request(
+        DEVICE_CODE,
+        scopes=None,
+        fields={"code": flow["device_code"], "device_code": flow["device_code"]},
+        data=data,
+        claims_challenge=claims_challenge,
+        options=options,
     )
-    form = dict(base.form)
-    form.update(await ctx.credential_fields(base.url))
-    request = base.__class__(base.url, form)
     scopes = list(flow.get(SCOPE_KEY) or [])
     correlation_id = flow.get(CORRELATION_ID_KEY)
     while True:
-        now = ctx.clock()
+        now = _clock.now()
         interval = float(flow.get("interval", DEFAULT_INTERVAL))
         if float(flow.get("latest_attempt_at", -math.inf)) + interval - 1 > now:
             warnings.warn(
                 'Attempted too soon. Please do time.sleep(flow["interval"])', stacklevel=2
             )
-        base_telemetry = ctx.telemetry.context(API_ID, correlation_id=correlation_id)
+        base_telemetry = ctx.telemetry.context(DEVICE_CODE.api_id, correlation_id=correlation_id)
         telemetry = _PollTelemetry(
-            ctx.telemetry, API_ID, base_telemetry.refresh_reason, base_telemetry.correlation_id
+            ctx.telemetry,
+            DEVICE_CODE.api_id,
+            base_telemetry.refresh_reason,
+            base_telemetry.correlation_id,
         )
-        raw, result = await obtain_token(ctx, request, telemetry, scopes=scopes, data=data)
+        raw, result = await obtain_token(
+            ctx, request, telemetry, scopes=scopes, data=data, options=options
+        )
         if raw.get("error") == "slow_down":
             flow["interval"] = int(flow.get("interval", DEFAULT_INTERVAL)) + SLOW_DOWN_STEP
         flow["latest_attempt_at"] = now

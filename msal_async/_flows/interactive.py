@@ -19,12 +19,9 @@ import anyio
 
 from .._loopback import LoopbackListener
 
-__all__ = ["API_ID", "launch_browser", "wait_for_auth_response"]
+__all__ = ["launch_browser", "wait_for_auth_response"]
 
-logger = logging.getLogger("msal_async.flows")
-
-#: msal's telemetry API id of acquire_token_interactive.
-API_ID = "169"
+logger = logging.getLogger("msal_async.application")
 
 
 def _safe_to_open(uri: str) -> bool:

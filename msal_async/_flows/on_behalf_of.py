@@ -10,16 +10,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .._oauth2.claims import merge_capabilities, merge_claims
-from .._oauth2.requests import build_token_request
+from .._oauth2.grants import ON_BEHALF_OF
+from .._oauth2.requests import NO_OPTIONS, CallOptions
 from .context import AppContext, obtain_token
 
-__all__ = ["API_ID", "JWT_BEARER", "acquire_token_on_behalf_of"]
-
-#: msal's telemetry API id of acquire_token_on_behalf_of.
-API_ID = "523"
-#: RFC 7523 section 2.1: the grant type of an assertion that is a JWT.
-JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+__all__ = ["acquire_token_on_behalf_of"]
 
 
 async def acquire_token_on_behalf_of(
@@ -29,6 +24,7 @@ async def acquire_token_on_behalf_of(
     *,
     claims_challenge: str | None = None,
     data: Mapping[str, Any] | None = None,
+    options: CallOptions = NO_OPTIONS,
 ) -> dict[str, Any]:
     """Exchange ``user_assertion`` for a token to ``scopes`` for the same user.
 
@@ -39,6 +35,7 @@ async def acquire_token_on_behalf_of(
         claims_challenge: a claims JSON from a resource's 401.
         data: extra form fields; ``client_claims`` (forwarded client claims) merges into
             ``claims`` and partitions the cache but is never sent.
+        options: per-call transport options.
 
     Returns:
         msal's result dict, or an error dict.
@@ -46,27 +43,16 @@ async def acquire_token_on_behalf_of(
     Raises:
         MsalTransportError: the token endpoint could not be reached.
     """
-    fields: dict[str, Any] = dict(data or {})
-    claims = merge_capabilities(ctx.client_capabilities, claims_challenge)
-    if fields.get("client_claims"):
-        claims = merge_claims(claims, fields["client_claims"])
-    fields["assertion"] = user_assertion
-    fields["requested_token_use"] = "on_behalf_of"
-    endpoints = await ctx.endpoints()
-    credential: dict[str, str] = {}
-    if ctx.credential is not None:
-        credential = await ctx.credential.form_fields(
-            client_id=ctx.client_id, token_endpoint=endpoints.token_endpoint
-        )
-    request = build_token_request(
-        endpoints.token_endpoint,
-        client_id=ctx.client_id,
-        grant_type=JWT_BEARER,
+    request, _ = await ctx.token_request(
+        ON_BEHALF_OF,
         scopes=scopes,
-        credential_fields=credential,
-        fields=fields,
-        claims=claims,
+        fields={"assertion": user_assertion, "requested_token_use": "on_behalf_of"},
+        data=data,
+        claims_challenge=claims_challenge,
+        options=options,
     )
-    telemetry = ctx.telemetry.context(API_ID, refresh_reason=0)
-    _, result = await obtain_token(ctx, request, telemetry, scopes=scopes, data=fields)
+    telemetry = ctx.telemetry.context(ON_BEHALF_OF.api_id)
+    _, result = await obtain_token(
+        ctx, request, telemetry, scopes=scopes, data=data, options=options
+    )
     return result

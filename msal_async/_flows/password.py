@@ -14,22 +14,19 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from .. import _clock
 from .._errors import error_result
 from .._oauth2 import wstrust
-from .._oauth2.claims import merge_capabilities
-from .._oauth2.requests import TokenRequest, build_token_request
+from .._oauth2.grants import PASSWORD, SAML_BEARER
+from .._oauth2.requests import NO_OPTIONS, CallOptions, TokenRequest
 from .._oauth2.responses import INVALID_RESPONSE, SERVER_ERROR
-from .._telemetry import TelemetryContext
 from .._transport import HttpResponse
 from .context import AppContext, obtain_token
 
-__all__ = ["API_ID", "acquire_token_by_username_password", "user_realm_url"]
+__all__ = ["acquire_token_by_username_password", "user_realm_url"]
 
-logger = logging.getLogger("msal_async.flows")
+logger = logging.getLogger("msal_async.application")
 
-#: msal's telemetry API id of acquire_token_by_username_password.
-API_ID = "301"
-PASSWORD_GRANT = "password"
 DEFAULT_AUDIENCE = "urn:federation:MicrosoftOnline"
 
 
@@ -125,7 +122,7 @@ async def _saml_assertion(
         password=password,
         audience=str(realm.get("cloud_audience_urn") or DEFAULT_AUDIENCE),
         endpoint=endpoint,
-        now=datetime.fromtimestamp(ctx.clock(), tz=timezone.utc),
+        now=datetime.fromtimestamp(_clock.now(), tz=timezone.utc),
     )
     headers = {
         "content-type": "application/soap+xml; charset=utf-8",
@@ -166,15 +163,13 @@ async def _federated_request(
             f"RSTR returned unknown token type: {saml.token_type}",
             correlation_id=correlation_id,
         )
-    fields = dict(base["fields"], assertion=wstrust.encode_assertion(saml.token))
-    return build_token_request(
-        base["url"],
-        client_id=base["client_id"],
+    request, _ = await ctx.token_request(
+        SAML_BEARER,
         grant_type=grant_type,
-        scopes=base["scopes"],
-        claims=base["claims"],
-        fields=fields,
+        fields={"assertion": wstrust.encode_assertion(saml.token)},
+        **base,
     )
+    return request
 
 
 async def acquire_token_by_username_password(
@@ -185,6 +180,7 @@ async def acquire_token_by_username_password(
     *,
     claims_challenge: str | None = None,
     data: Mapping[str, Any] | None = None,
+    options: CallOptions = NO_OPTIONS,
 ) -> dict[str, Any]:
     """Sign a user in with a password: always a network call, never the cache first.
 
@@ -195,6 +191,7 @@ async def acquire_token_by_username_password(
         scopes: the decorated scopes.
         claims_challenge: a claims JSON; merged with the app's client capabilities.
         data: extra form fields (msal's ``data=``).
+        options: per-call transport options.
 
     Returns:
         A token dict or an error dict (a failed WS-Trust exchange included).
@@ -203,15 +200,15 @@ async def acquire_token_by_username_password(
         MsalTransportError: an endpoint could not be reached.
         ValueError: the user realm names an unsupported WS-Trust endpoint.
     """
-    telemetry = ctx.telemetry.context(API_ID)
+    telemetry = ctx.telemetry.context(PASSWORD.api_id)
     correlation_id = telemetry.correlation_id
     endpoints = await ctx.endpoints()
     base: dict[str, Any] = {
-        "url": endpoints.token_endpoint,
-        "client_id": ctx.client_id,
         "scopes": scopes,
-        "claims": merge_capabilities(ctx.client_capabilities, claims_challenge),
-        "fields": dict(data or {}),
+        "data": data,
+        "claims_challenge": claims_challenge,
+        "options": options,
+        "endpoint": endpoints.token_endpoint,
     }
     realm: dict[str, Any] = {}
     if not ctx.authority.is_adfs:
@@ -225,36 +222,19 @@ async def acquire_token_by_username_password(
             telemetry.record(request)
             return request
     else:
-        fields = dict(base["fields"], username=username, password=password)
-        request = build_token_request(
-            base["url"],
-            client_id=base["client_id"],
-            grant_type=PASSWORD_GRANT,
-            scopes=base["scopes"],
-            claims=base["claims"],
-            fields=fields,
+        request, _ = await ctx.token_request(
+            PASSWORD,
+            fields={"username": username, "password": password},
             headers={"X-AnchorMailbox": f"upn:{username}"},
+            **base,
         )
-    return await _commit(ctx, request, telemetry, scopes, data, username)
-
-
-async def _commit(
-    ctx: AppContext,
-    request: TokenRequest,
-    telemetry: TelemetryContext,
-    scopes: Sequence[str],
-    data: Mapping[str, Any] | None,
-    username: str,
-) -> dict[str, Any]:
-    form = dict(request.form)
-    form.update(await ctx.credential_fields(request.url))
-    request = TokenRequest(request.url, form, dict(request.headers))
     _, result = await obtain_token(
         ctx,
         request,
         telemetry,
         scopes=scopes,
         data=data,
+        options=options,
         event_extra={"username": username},  # the account's name when the IDT has none
     )
     return result

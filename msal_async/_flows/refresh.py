@@ -5,16 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .._oauth2.claims import merge_capabilities, merge_claims
-from .._oauth2.requests import build_token_request
-from .._oauth2.user_tokens import REFRESH_TOKEN
-from .._telemetry import FORCE_REFRESH
+from .._oauth2.grants import REFRESH_TOKEN
+from .._oauth2.requests import NO_OPTIONS, CallOptions
 from .context import AppContext, obtain_token
 
-__all__ = ["API_ID", "acquire_token_by_refresh_token"]
-
-#: msal's telemetry API id of acquire_token_by_refresh_token.
-API_ID = "85"
+__all__ = ["acquire_token_by_refresh_token"]
 
 
 async def acquire_token_by_refresh_token(
@@ -23,6 +18,7 @@ async def acquire_token_by_refresh_token(
     decorated: list[str],
     *,
     data: Mapping[str, Any],
+    options: CallOptions = NO_OPTIONS,
 ) -> dict[str, Any]:
     """Redeem a refresh token; always network; its new RT is stored as a new entry (as msal).
 
@@ -31,6 +27,7 @@ async def acquire_token_by_refresh_token(
         refresh_token: the refresh token.
         decorated: the decorated scopes.
         data: extra form fields.
+        options: per-call transport options.
 
     Returns:
         msal's result dict or an error dict.
@@ -38,19 +35,17 @@ async def acquire_token_by_refresh_token(
     Raises:
         MsalTransportError: the authority could not be reached.
     """
-    endpoint = (await ctx.endpoints()).token_endpoint
-    telemetry = ctx.telemetry.context(API_ID, refresh_reason=FORCE_REFRESH)
-    claims = merge_claims(
-        merge_capabilities(ctx.client_capabilities, None), data.get("client_claims")
-    )
-    request = build_token_request(
-        endpoint,
-        client_id=ctx.client_id,
-        grant_type=REFRESH_TOKEN,
+    request, _ = await ctx.token_request(
+        REFRESH_TOKEN,
         scopes=decorated,
-        credential_fields=await ctx.credential_fields(endpoint),
-        fields={**data, REFRESH_TOKEN: refresh_token},
-        claims=claims,
+        fields={"refresh_token": refresh_token},
+        data=data,
+        options=options,
     )
-    _, result = await obtain_token(ctx, request, telemetry, scopes=decorated, data=data)
+    telemetry = ctx.telemetry.context(
+        REFRESH_TOKEN.api_id, refresh_reason=REFRESH_TOKEN.refresh_reason
+    )
+    _, result = await obtain_token(
+        ctx, request, telemetry, scopes=decorated, data=data, options=options
+    )
     return result

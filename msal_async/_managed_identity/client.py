@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import sys
-import time
 from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, ClassVar
@@ -19,10 +17,11 @@ else:  # typing_extensions comes with anyio on Python < 3.13
 import anyio
 import httpx
 
+from .. import _clock
 from .._apps import options
-from .._cache.persistence import PersistedTokenCache, partition_key
 from .._cache.token_cache import TokenCache
 from .._errors import ManagedIdentityError, MsalTransportError
+from .._flows.managed_identity import ManagedIdentityFlow
 from .._singleflight import SingleFlight
 from .._transport import HttpResponse, Transport
 from . import sources
@@ -34,8 +33,6 @@ __all__ = ["ManagedIdentityClient"]
 logger = logging.getLogger("msal_async.managed_identity")
 
 _SYSTEM_ASSIGNED = "SYSTEM_ASSIGNED_MANAGED_IDENTITY"
-_EXPIRY_BUFFER = 300
-_HALF_LIFE_FROM = 7200  # msal synthesizes refresh_in = expires_in / 2 from 2 hours up
 
 
 class _BareTransport(Transport):
@@ -73,8 +70,6 @@ class ManagedIdentityClient:
     #: Where the Azure Arc agent's challenge key files live, per platform (a subclass may
     #: point elsewhere, e.g. in tests).
     ARC_KEY_DIRECTORIES: ClassVar[Mapping[str, str]] = sources.ARC_KEY_DIRECTORIES
-    _INSTANCE = "localhost"
-    _TENANT = "managed_identity"
 
     def __init__(
         self,
@@ -99,25 +94,23 @@ class ManagedIdentityClient:
         self._pinned_clients: list[httpx.AsyncClient] = []
         self._token_cache = token_cache if token_cache is not None else TokenCache()
         self._client_capabilities = list(client_capabilities or [])
-        self._flights: SingleFlight[dict[str, Any]] = SingleFlight()
         self._environ: Callable[[], Mapping[str, str]] = lambda: dict(os.environ)
-        self._clock: Callable[[], float] = time.time
+        self._flow = ManagedIdentityFlow(
+            self._client_id, self._token_cache, SingleFlight(), self._fetch
+        )
 
     @property
     def _client_id(self) -> str:
         return str(self._managed_identity.get("Id") or _SYSTEM_ASSIGNED)
-
-    @property
-    def _partition(self) -> str:
-        return partition_key(self._client_id, self._TENANT, None)
 
     async def acquire_token_for_client(
         self, *, resource: str, claims_challenge: str | None = None
     ) -> dict[str, Any]:
         """Acquire a token for ``resource``: from the cache, else from the host's endpoint.
 
-        Concurrent calls for the same resource share one request. A token of 2 hours or more
-        is refreshed after half its life; if that refresh fails, the cached token is served.
+        Concurrent calls for the same resource share one request (with a store that locks
+        across machines, one request for the whole fleet). A token of 2 hours or more is
+        refreshed after half its life; if that refresh fails, the cached token is served.
 
         Args:
             resource: e.g. ``"https://vault.azure.net"`` (not a scope).
@@ -132,59 +125,15 @@ class ManagedIdentityClient:
             ManagedIdentityError: a misconfigured source, or Arc returned another identity.
             ArcPlatformNotSupportedError: Azure Arc on an unsupported platform.
             MsalTransportError: the endpoint could not be reached and nothing is cached.
-            ValueError: the endpoint answered something that is not JSON.
+            ValueError: ``resource`` is not a non-empty string.
         """
         if not isinstance(resource, str) or not resource:
-            msg = f"resource must be a non-empty string such as 'https://vault.azure.net', got {resource!r}"
-            raise ValueError(msg)
-        if isinstance(self._token_cache, PersistedTokenCache):
-            await self._token_cache.load(self._partition)  # another process may have stored it
-        fallback, aging, to_refresh = self._lookup(resource, bool(claims_challenge))
-        if fallback is not None and not aging:
-            return fallback
-        sha256 = hashlib.sha256(to_refresh.encode()).hexdigest() if to_refresh else None
-        try:
-            result = await self._flights.run(
-                (resource, sha256), lambda: self._fetch(resource, sha256)
+            msg = (
+                "resource must be a non-empty string such as 'https://vault.azure.net', "
+                f"got {resource!r}"
             )
-        except Exception:
-            if fallback is None:
-                raise
-            logger.warning("Refreshing a managed identity token failed; serving the cached one")
-            return fallback
-        if "error" in result and fallback is not None:
-            return fallback
-        return dict(result)
-
-    def _lookup(
-        self, resource: str, challenged: bool
-    ) -> tuple[dict[str, Any] | None, bool, str | None]:
-        """msal's cache search: (cached token, whether it is aging, token a challenge replaces)."""
-        now = self._clock()
-        query = {
-            "client_id": self._client_id,
-            "environment": self._INSTANCE,
-            "realm": self._TENANT,
-            "home_account_id": None,
-        }
-        for entry in self._token_cache.search("AccessToken", target=[resource], query=query):
-            expires_in = int(entry["expires_on"]) - now
-            if expires_in < _EXPIRY_BUFFER:
-                continue
-            if challenged:
-                return None, False, str(entry["secret"])
-            found: dict[str, Any] = {
-                "access_token": entry["secret"],
-                "token_type": entry.get("token_type", "Bearer"),
-                "expires_in": int(expires_in),
-                "token_source": "cache",
-            }
-            aging = False
-            if "refresh_on" in entry:
-                found["refresh_on"] = int(entry["refresh_on"])
-                aging = int(entry["refresh_on"]) < now  # refresh, with this as the fallback
-            return found, aging, None
-        return None, False, None
+            raise ValueError(msg)
+        return await self._flow.acquire(resource, claims_challenge)
 
     async def _fetch(self, resource: str, token_sha256: str | None) -> dict[str, Any]:
         environ = self._environ()
@@ -203,32 +152,7 @@ class ManagedIdentityClient:
             response = await self._answer_arc_challenge(request, response)
             if response.status_code == 200:
                 sources.check_arc_echo(self._managed_identity, response.text)
-        result = source.parse(source_name, response.status_code, response.text, now=self._clock())
-        if "access_token" in result:
-            self._commit(resource, result)
-            if isinstance(self._token_cache, PersistedTokenCache):
-                await self._token_cache.save(self._partition)
-        return result
-
-    def _commit(self, resource: str, result: dict[str, Any]) -> None:
-        now = self._clock()
-        expires_in = int(result.get("expires_in", 3600))
-        if "refresh_in" not in result and expires_in >= _HALF_LIFE_FROM:
-            result["refresh_in"] = expires_in // 2
-        self._token_cache.add(
-            {
-                "client_id": self._client_id,
-                "scope": [resource],
-                "token_endpoint": f"https://{self._INSTANCE}/{self._TENANT}",
-                "response": result,
-                "params": {},
-                "data": {},
-            },
-            now=now,
-        )
-        if "refresh_in" in result:
-            result["refresh_on"] = int(now + result["refresh_in"])
-        result["token_source"] = "identity_provider"
+        return source.parse(source_name, response.status_code, response.text, now=_clock.now())
 
     async def _send(self, request: sources.MIRequest, **headers: str) -> HttpResponse:
         transport: Transport = self._transport

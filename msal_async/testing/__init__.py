@@ -34,6 +34,7 @@ from __future__ import annotations
 
 from ._authorize import parse_auth_response, parse_form_post
 from ._clients import ClientIdentity, RegisteredClient
+from ._clock import FakeClock
 from ._emulator import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_TENANT_ID, AuthorityEmulator
 from ._entra import EntraError
 from ._faults import Fault
@@ -53,6 +54,7 @@ __all__ = [
     "AuthorityEmulator",
     "ClientIdentity",
     "EntraError",
+    "FakeClock",
     "Fault",
     "FederationServer",
     "GrantHandler",

@@ -100,7 +100,8 @@ class AuthorityEmulator(TokenIssuer, SignInUsersMixin, UserTokensMixin):
             hint), in seconds.
         latency: seconds to wait (``anyio.sleep``) before answering every request.
         signing_key: the token signing key; a fresh one (generated on first use) when None.
-        clock: seconds since the epoch; ``time.time`` when None.
+        clock: seconds since the epoch; msal_async's clock (a :class:`FakeClock` while one is
+            installed, else the wall clock) when None.
 
     Raises:
         ValueError: a malformed tenant id or a non-positive lifetime.

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from .. import _clock
 from ._tokens import SigningKey, b64url, new_token_id, stable_guid
 
 __all__ = ["TokenIssuer"]
@@ -23,7 +23,8 @@ class TokenIssuer:
         token_lifetime: ``expires_in`` of access tokens, in seconds.
         refresh_in: ``refresh_in`` of token responses, in seconds; omitted when None.
         signing_key: the key; generated on first use when None.
-        clock: seconds since the epoch; ``time.time`` when None.
+        clock: seconds since the epoch; msal_async's clock (a :class:`FakeClock` while one is
+            installed, else the wall clock) when None.
     """
 
     def __init__(
@@ -38,7 +39,7 @@ class TokenIssuer:
         self.tenant_id = tenant_id
         self.token_lifetime = token_lifetime
         self.refresh_in = refresh_in
-        self.clock: Callable[[], float] = clock or time.time
+        self.clock: Callable[[], float] = clock or _clock.now
         self._signing_key = signing_key
         self._key_lock = threading.Lock()
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -13,7 +12,13 @@ import httpx
 import pytest
 
 from msal_async import ConfidentialClientApplication, MsalTransportError, SerializableTokenCache
-from msal_async.testing import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, AuthorityEmulator, Fault
+from msal_async.testing import (
+    DEMO_CLIENT_ID,
+    DEMO_CLIENT_SECRET,
+    AuthorityEmulator,
+    FakeClock,
+    Fault,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -223,25 +228,26 @@ async def test_malformed_responses_are_error_dicts_and_leave_the_cache_alone(
     assert cache.serialize() == before
 
 
-async def test_aging_token_is_refreshed(make_cca: Make, emulator: AuthorityEmulator) -> None:
+async def test_aging_token_is_refreshed(
+    make_cca: Make, emulator: AuthorityEmulator, clock: FakeClock
+) -> None:
     emulator.refresh_in = 1
     app = make_cca()
     first = await app.acquire_token_for_client(SCOPE)
     assert "refresh_on" in first
-    app._ctx.clock = lambda: first["refresh_on"] + 1.0
+    clock.set(first["refresh_on"] + 1.0)
     second = await app.acquire_token_for_client(SCOPE)
     assert second["token_source"] == "identity_provider"
     assert emulator.counts["client_credentials"] == 2
 
 
 async def test_aging_token_served_when_refresh_fails(
-    make_cca: Make, emulator: AuthorityEmulator
+    make_cca: Make, emulator: AuthorityEmulator, clock: FakeClock
 ) -> None:
     emulator.refresh_in = 1
     app = make_cca()
     first = await app.acquire_token_for_client(SCOPE)
-    start = time.time()
-    app._ctx.clock = lambda: start + 10
+    clock.advance(10)
     emulator.inject(Fault.server_error(status=500))
     second = await app.acquire_token_for_client(SCOPE)
     assert second["access_token"] == first["access_token"]
@@ -312,54 +318,46 @@ async def test_default_authority_discovers_through_msals_double_slash(
 
 
 async def test_aging_token_refreshes_in_the_background_inside_async_with(
-    make_cca: Make, emulator: AuthorityEmulator
+    make_cca: Make, emulator: AuthorityEmulator, clock: FakeClock
 ) -> None:
     emulator.refresh_in = 1
-    async with make_cca() as app:
+    app = make_cca()
+    async with app:
         first = await app.acquire_token_for_client(SCOPE)
-        app._ctx.clock = lambda: first["refresh_on"] + 1.0
+        clock.set(first["refresh_on"] + 1.0)
         served = await app.acquire_token_for_client(SCOPE)  # returns at once, from the cache
         assert served["access_token"] == first["access_token"]
         assert served["token_source"] == "cache"
-    # leaving the block waited for the background refresh
+    # leaving the block waited for the background refresh, which is in the cache now
     assert emulator.counts["client_credentials"] == 2
-    app._ctx.clock = time.time
-    fresh = await app.acquire_token_for_client(SCOPE)
+    fresh = await make_cca(token_cache=app.token_cache).acquire_token_for_client(SCOPE)
     assert fresh["access_token"] != first["access_token"]
     assert fresh["token_source"] == "cache"
 
 
 async def test_failed_background_refresh_keeps_the_token_and_logs(
-    make_cca: Make, emulator: AuthorityEmulator, caplog: pytest.LogCaptureFixture
+    make_cca: Make, emulator: AuthorityEmulator, caplog: pytest.LogCaptureFixture, clock: FakeClock
 ) -> None:
     emulator.refresh_in = 1
     async with make_cca() as app:
         first = await app.acquire_token_for_client(SCOPE)
-        app._ctx.clock = lambda: first["refresh_on"] + 1.0
+        clock.set(first["refresh_on"] + 1.0)
         emulator.inject(Fault.server_error(status=503))
         served = await app.acquire_token_for_client(SCOPE)
     assert served["access_token"] == first["access_token"]
     assert "Background token refresh failed" in caplog.text
-    assert (
-        app.token_cache.access_token_candidates(
-            client_id=DEMO_CLIENT_ID,
-            environment="login.microsoftonline.com",
-            realm=emulator.tenant_id,
-            scopes=SCOPE,
-        )[0]["secret"]
-        == first["access_token"]
-    )
+    [stored] = app.token_cache.search("AccessToken", target=SCOPE)
+    assert stored["secret"] == first["access_token"]
 
 
 async def test_repeated_hits_stay_correct_when_the_token_nears_expiry(
-    make_cca: Make, emulator: AuthorityEmulator
+    make_cca: Make, emulator: AuthorityEmulator, clock: FakeClock
 ) -> None:
     app = make_cca()
     first = await app.acquire_token_for_client(SCOPE)
     for _ in range(3):  # the hot path serves these
         assert (await app.acquire_token_for_client(SCOPE))["token_source"] == "cache"
-    expires_at = time.time() + first["expires_in"]
-    app._ctx.clock = lambda: expires_at - 200  # inside msal's 5-minute buffer
+    clock.advance(first["expires_in"] - 200)  # inside msal's 5-minute buffer
     renewed = await app.acquire_token_for_client(SCOPE)
     assert renewed["token_source"] == "identity_provider"
     assert emulator.counts["client_credentials"] == 2

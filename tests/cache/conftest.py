@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -145,3 +146,30 @@ def served_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served
     emulator = AuthorityEmulator()
     with serve_in_thread(emulator, tls=tls) as base_url:
         yield ServedEmulator(emulator, base_url, str(tls.ca_file))
+
+
+def at_candidates(
+    cache: Any,
+    *,
+    client_id: str,
+    environment: str,
+    realm: str,
+    scopes: Any,
+    home_account_id: str | None = None,
+    ext_cache_key: str | None = None,
+    key_id: str | None = None,
+    now: float = 1_700_000_000,
+) -> list[dict[str, Any]]:
+    """The access tokens a lookup would consider, best first (the cache's own lookup order)."""
+    from msal_async._cache.freshness import TokenQuery
+
+    query = TokenQuery(
+        client_id=client_id,
+        environment=environment.lower(),
+        realm=realm,
+        scopes=tuple(scopes),
+        home_account_id=home_account_id,
+        ext_cache_key=ext_cache_key,
+        key_id=key_id,
+    )
+    return [entry for _, entry in cache._access_token_candidates(query, now)]

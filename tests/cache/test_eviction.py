@@ -9,6 +9,8 @@ import pytest
 from msal_async import FilePersistence, PersistedTokenCache, TokenCache
 from msal_async._cache.partitions import app_partition
 
+from .conftest import at_candidates
+
 NOW = 1_700_000_000
 ENV = "login.microsoftonline.com"
 AT = TokenCache.CredentialType.ACCESS_TOKEN
@@ -29,16 +31,14 @@ def event(tenant: str, scope: str, *, expires_in: int = 3600) -> dict[str, Any]:
 
 
 def lookup(cache: TokenCache, tenant: str, scope: str) -> bool:
-    return bool(
-        cache.access_token_candidates(client_id="c1", environment=ENV, realm=tenant, scopes=[scope])
-    )
+    return bool(at_candidates(cache, client_id="c1", environment=ENV, realm=tenant, scopes=[scope]))
 
 
 def test_no_limit_by_default() -> None:
     cache = TokenCache()
     for i in range(300):
         cache.add(event(f"t{i}", "s"), now=NOW)
-    assert len(cache) == 301  # 300 ATs + one AppMetadata
+    assert cache._entry_count() == 301  # 300 ATs + one AppMetadata
 
 
 def test_expired_tokens_go_first() -> None:
@@ -47,7 +47,7 @@ def test_expired_tokens_go_first() -> None:
     cache.add(event("t1", "a"), now=NOW)
     cache.add(event("t1", "b"), now=NOW)
     cache.add(event("t1", "c"), now=NOW)  # 5 entries: one must go
-    assert len(cache) == 4
+    assert cache._entry_count() == 4
     assert not lookup(cache, "t1", "old")
     assert all(lookup(cache, "t1", s) for s in "abc")
 
@@ -88,9 +88,9 @@ def test_least_recently_used_partitions_go_last() -> None:
         },
         now=NOW,
     )
-    assert cache.partition_entry_count("u1.t1") == 0  # the oldest account went
-    assert cache.partition_entry_count("u3.t1") > 0  # the newest stays
-    assert len(cache) <= 3
+    assert cache._partition_entry_count("u1.t1") == 0  # the oldest account went
+    assert cache._partition_entry_count("u3.t1") > 0  # the newest stays
+    assert cache._entry_count() <= 3
 
 
 def _client_info(uid: str, utid: str) -> str:
@@ -105,7 +105,7 @@ def test_many_partitions_stay_bounded() -> None:
     cache = TokenCache(max_entries=100)
     for i in range(2000):
         cache.add(event(f"t{i}", "s"), now=NOW)
-        assert len(cache) <= 100
+        assert cache._entry_count() <= 100
     assert lookup(cache, "t1999", "s")
     assert not lookup(cache, "t0", "s")
 
@@ -118,6 +118,6 @@ async def test_an_evicted_partition_is_reloaded(tmp_path: Any) -> None:
     for tenant in ("t1", "t2", "t3"):
         cache.add(event(tenant, "s"))
         await cache.save(app_partition("c1", tenant))
-    assert cache.partition_entry_count(app_partition("c1", "t1")) == 0  # evicted from memory
+    assert cache._partition_entry_count(app_partition("c1", "t1")) == 0  # evicted from memory
     await cache.load(app_partition("c1", "t1"))
     assert lookup(cache, "t1", "s")

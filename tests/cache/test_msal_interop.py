@@ -12,6 +12,8 @@ import pytest
 
 from msal_async._cache.token_cache import SerializableTokenCache
 
+from .conftest import at_candidates
+
 NOW = 1_700_000_000
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 ENDPOINT = "https://login.microsoftonline.com/{}/oauth2/v2.0/token"
@@ -163,7 +165,8 @@ def test_we_read_a_cache_written_by_msal() -> None:
     assert [rt["secret"] for rt in rts] == ["user-rt-secret"]
     assert [a["username"] for a in cache.search(ACCOUNT, query=query)] == ["alice@contoso.com"]
     assert len(list(cache.search(IDT, query=query))) == 1
-    found = cache.access_token_candidates(
+    found = at_candidates(
+        cache,
         client_id="user-client-id",
         environment="login.microsoftonline.com",
         realm="organizations",
@@ -174,7 +177,8 @@ def test_we_read_a_cache_written_by_msal() -> None:
 
     app_cache = SerializableTokenCache()
     app_cache.deserialize((FIXTURES / "msal_cache_client_credentials.json").read_text())
-    found = app_cache.access_token_candidates(
+    found = at_candidates(
+        app_cache,
         client_id="app-client-id",
         environment="login.microsoftonline.com",
         realm="72f988bf-86f1-41af-91ab-2d7cd011db47",

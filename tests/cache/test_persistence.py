@@ -280,7 +280,8 @@ async def test_a_cancelled_fleet_lock_request_does_not_leak_the_lock() -> None:
 
     async def flight() -> None:
         with scope:
-            await cache.fleet_flight("key", fetch)
+            async with cache.session("p", fleet_key="key"):
+                await fetch()
 
     async with anyio.create_task_group() as tg:
         tg.start_soon(flight)

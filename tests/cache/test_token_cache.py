@@ -14,6 +14,8 @@ import pytest
 
 from msal_async._cache.token_cache import SerializableTokenCache, TokenCache
 
+from .conftest import at_candidates
+
 NOW = 1_700_000_000
 ENV = "login.microsoftonline.com"
 AT = TokenCache.CredentialType.ACCESS_TOKEN
@@ -162,12 +164,12 @@ def test_access_token_candidates_probe_first_then_supersets() -> None:
     exact["response"]["access_token"] = "exact"
     cache.add(exact, now=NOW)
     kwargs: dict[str, Any] = {"client_id": "pc", "environment": ENV.upper(), "realm": "common"}
-    found = cache.access_token_candidates(scopes=["A"], home_account_id="u1.tid", **kwargs)
+    found = at_candidates(cache, scopes=["A"], home_account_id="u1.tid", **kwargs)
     assert secrets(found) == ["exact", "user-at-u1"]
-    found = cache.access_token_candidates(scopes=["C", "B"], home_account_id="u1.tid", **kwargs)
+    found = at_candidates(cache, scopes=["C", "B"], home_account_id="u1.tid", **kwargs)
     assert secrets(found) == ["user-at-u1"]
-    assert cache.access_token_candidates(scopes=["A"], **kwargs) == []  # app partition
-    later = cache.access_token_candidates(scopes=["A"], home_account_id="u1.tid", **kwargs)
+    assert at_candidates(cache, scopes=["A"], **kwargs) == []  # app partition
+    later = at_candidates(cache, scopes=["A"], home_account_id="u1.tid", **kwargs)
     assert len(later) == 2  # expiry is the caller's business
 
 
@@ -176,11 +178,11 @@ def test_access_token_candidates_key_id_and_ext_cache_key() -> None:
     cache.add(app_event(key_id="k1"), now=NOW)
     cache.add(app_event(scope="other", fmi_path="p"), now=NOW)
     kwargs: dict[str, Any] = {"client_id": "c1", "environment": ENV, "realm": "t1"}
-    assert len(cache.access_token_candidates(scopes=["s/.default"], key_id="k1", **kwargs)) == 1
-    assert cache.access_token_candidates(scopes=["s/.default"], key_id="k2", **kwargs) == []
-    assert cache.access_token_candidates(scopes=["other"], **kwargs) == []
+    assert len(at_candidates(cache, scopes=["s/.default"], key_id="k1", **kwargs)) == 1
+    assert at_candidates(cache, scopes=["s/.default"], key_id="k2", **kwargs) == []
+    assert at_candidates(cache, scopes=["other"], **kwargs) == []
     ext = cache_ext_key(cache)
-    found = cache.access_token_candidates(scopes=["other"], ext_cache_key=ext, **kwargs)
+    found = at_candidates(cache, scopes=["other"], ext_cache_key=ext, **kwargs)
     assert secrets(found) == ["at-t1-c1-other"]
 
 
@@ -200,22 +202,21 @@ def test_lookups_touch_only_their_partition() -> None:
     cache.add(user_event(), now=NOW)
     cache.add(app_event(tenant="mine", client_id="me"), now=NOW)
     assert len(cache._cache[AT]) == 10_002
-    exact = cache._indexes[AT][0]
-    assert exact.fields == ("home_account_id", "environment", "client_id", "realm")
-    assert len(exact.buckets) == 10_002
-    assert list(exact.buckets[(None, ENV, "me", "mine")]) == [
+    assert AT not in cache._indexes  # access tokens have their own index, by partition and scope
+    assert len(cache._ats.groups) == 10_002
+    assert list(cache._ats.groups[(None, ENV, "me", "mine")].keys) == [
         "-login.microsoftonline.com-accesstoken-me-mine-s/.default"
     ]
 
     cache._cache[AT] = NoScanDict(cache._cache[AT])
-    found = cache.access_token_candidates(
-        client_id="me", environment=ENV, realm="mine", scopes=["s/.default"]
+    found = at_candidates(
+        cache, client_id="me", environment=ENV, realm="mine", scopes=["s/.default"]
     )
     assert secrets(found) == ["at-mine-me-s/.default"]
     assert secrets(cache.search(AT, ["User.Read"], user_query(), now=NOW)) == ["user-at-u1"]
     by_account = {"home_account_id": "u1.tid", "environment": ENV}
     assert len(list(cache.search(AT, query=by_account, now=NOW))) == 1
-    assert cache.remove_app_tokens(client_id="me", environments=[ENV]) == 1
+    assert cache._remove_app_tokens(client_id="me", environments=[ENV]) == {"me_mine_AppTokenCache"}
     with pytest.raises(AssertionError, match="scanned"):
         list(cache.search(AT, query={"realm": "mine"}))  # no partition fields: a scan
 
@@ -288,7 +289,8 @@ def test_remove_app_tokens() -> None:
     cache.add(app_event(tenant="t2", fmi_path="p"), now=NOW)
     cache.add(app_event(client_id="other"), now=NOW)
     cache.add(user_event(), now=NOW)
-    assert cache.remove_app_tokens(client_id="c1", environments=[ENV.upper(), "elsewhere"]) == 2
+    removed = cache._remove_app_tokens(client_id="c1", environments=[ENV.upper(), "elsewhere"])
+    assert removed == {"c1_t1_AppTokenCache", "c1_t2_AppTokenCache"}
     assert sorted(secrets(cache.search(AT, now=NOW))) == ["at-t1-other-s/.default", "user-at-u1"]
 
 
@@ -426,7 +428,7 @@ def test_accounts_for_username_uses_a_case_insensitive_index() -> None:
                 "local_account_id": f"uid{i}",
             },
         )
-    found = cache.accounts_for_username("LOGIN.microsoftonline.com", "user7@contoso.COM")
+    found = cache._accounts_for_username("LOGIN.microsoftonline.com", "user7@contoso.COM")
     assert [a["home_account_id"] for a in found] == ["uid7.utid"]
     index = cache._indexes["Account"][-1]
     assert isinstance(index, FoldedIndex)

@@ -64,27 +64,6 @@ async def sign_in(
     return result
 
 
-class FakeClock:
-    """A settable clock for an app's cache decisions (expiry buffer, refresh_on)."""
-
-    def __init__(self) -> None:
-        import time
-
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        """Move time forward."""
-        self.now += seconds
-
-
-def use_clock(app: Any, clock: FakeClock) -> None:
-    """Make the app's flows read ``clock`` (the app's context is the one seam for time)."""
-    app._ctx.clock = clock
-
-
 def token_requests(emulator: AuthorityEmulator, grant_type: str) -> list[Any]:
     """The token POSTs the emulator received for one grant."""
     return [r for r in emulator.requests if r.form.get("grant_type") == grant_type]

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from msal_async import Prompt
-from msal_async.testing import AuthorityEmulator, parse_auth_response
+from msal_async.testing import AuthorityEmulator, FakeClock, parse_auth_response
 
 from .conftest import REDIRECT_URI, SCOPES, USERNAME, browse, sign_in, token_requests
 
@@ -120,7 +120,7 @@ async def test_nonce_mismatch_raises_and_caches_nothing(
 
 
 async def test_max_age_checks_auth_time(
-    make_pca: Callable[..., Any], http: httpx.AsyncClient
+    make_pca: Callable[..., Any], http: httpx.AsyncClient, clock: FakeClock
 ) -> None:
     app = make_pca()
     result = await sign_in(app, http, max_age=60)
@@ -129,7 +129,7 @@ async def test_max_age_checks_auth_time(
         SCOPES, response_mode="form_post", max_age=1, redirect_uri=REDIRECT_URI
     )
     auth_response = await browse(http, flow["auth_uri"])
-    app._ctx.clock = lambda: 10**10  # long after the sign-in
+    clock.set(10**10)  # long after the sign-in
     with pytest.raises(RuntimeError, match="auth_time"):
         await app.acquire_token_by_auth_code_flow(flow, auth_response)
 

@@ -148,4 +148,4 @@ async def test_bad_arguments(make_app: Callable[..., PublicClientApplication]) -
     ):
         await app.acquire_token_by_username_password(USERNAME, "x", SCOPES, auth_scheme=object())
     with pytest.warns(DeprecationWarning, match="ropc"), pytest.raises(TypeError, match="keyword"):
-        await app.acquire_token_by_username_password(USERNAME, "x", SCOPES, timeout=1)
+        await app.acquire_token_by_username_password(USERNAME, "x", SCOPES, proxies="http://p")

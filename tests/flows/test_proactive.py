@@ -11,10 +11,10 @@ import httpx
 import pytest
 
 from msal_async import SerializableTokenCache
-from msal_async.testing import AuthorityEmulator, Fault, TokenRequest
+from msal_async.testing import AuthorityEmulator, FakeClock, Fault, TokenRequest
 from msal_async.testing._user_grants import refresh_token_grant
 
-from .conftest import SCOPES, FakeClock, sign_in, use_clock
+from .conftest import SCOPES, sign_in
 
 pytestmark = pytest.mark.anyio
 
@@ -35,13 +35,14 @@ class Gate:
 
 
 async def aging_app(
-    make_pca: Callable[..., Any], http: httpx.AsyncClient, users: AuthorityEmulator
+    make_pca: Callable[..., Any],
+    http: httpx.AsyncClient,
+    users: AuthorityEmulator,
+    clock: FakeClock,
 ) -> tuple[Any, FakeClock, dict[str, Any]]:
     """An app whose cached token is past refresh_on but still valid."""
     users.refresh_in = 60
     app = make_pca(token_cache=SerializableTokenCache())
-    clock = FakeClock()
-    use_clock(app, clock)
     await sign_in(app, http)
     [account] = await app.get_accounts()
     clock.advance(120)
@@ -49,9 +50,12 @@ async def aging_app(
 
 
 async def test_inline_refresh_outside_async_with(
-    make_pca: Callable[..., Any], http: httpx.AsyncClient, users: AuthorityEmulator
+    make_pca: Callable[..., Any],
+    http: httpx.AsyncClient,
+    users: AuthorityEmulator,
+    clock: FakeClock,
 ) -> None:
-    app, _, account = await aging_app(make_pca, http, users)
+    app, _, account = await aging_app(make_pca, http, users, clock)
     result = await app.acquire_token_silent(SCOPES, account)
     assert result is not None
     assert result["token_source"] == "identity_provider"
@@ -61,9 +65,12 @@ async def test_inline_refresh_outside_async_with(
 
 
 async def test_background_refresh_returns_the_cached_token_at_once(
-    make_pca: Callable[..., Any], http: httpx.AsyncClient, users: AuthorityEmulator
+    make_pca: Callable[..., Any],
+    http: httpx.AsyncClient,
+    users: AuthorityEmulator,
+    clock: FakeClock,
 ) -> None:
-    app, _, account = await aging_app(make_pca, http, users)
+    app, _, account = await aging_app(make_pca, http, users, clock)
     gate = Gate()
     users.add_grant("refresh_token", gate)
     old = next(iter(app.token_cache.search("AccessToken")))["secret"]
@@ -87,11 +94,12 @@ async def test_failed_background_refresh_keeps_the_token_and_logs(
     http: httpx.AsyncClient,
     users: AuthorityEmulator,
     caplog: pytest.LogCaptureFixture,
+    clock: FakeClock,
 ) -> None:
-    app, _, account = await aging_app(make_pca, http, users)
+    app, _, account = await aging_app(make_pca, http, users, clock)
     users.inject(Fault.server_error(status=503), grant_type="refresh_token")
     before = app.token_cache.serialize()
-    with caplog.at_level(logging.WARNING, logger="msal_async.flows"):
+    with caplog.at_level(logging.WARNING, logger="msal_async.application"):
         async with app:
             result = await app.acquire_token_silent(SCOPES, account)
             assert result is not None
@@ -99,14 +107,18 @@ async def test_failed_background_refresh_keeps_the_token_and_logs(
     assert app.token_cache.serialize() == before
     assert "Background token refresh failed" in caplog.text
     assert users.counts["refresh_token"] == 1
-    inline = await app.acquire_token_silent(SCOPES, account)  # 5xx inline: still the old one
+    reopened = make_pca(token_cache=app.token_cache)  # a closed app stays closed
+    inline = await reopened.acquire_token_silent(SCOPES, account)  # 5xx inline: the old one
     assert inline is not None
 
 
 async def test_failed_inline_refresh_on_5xx_serves_the_aging_token(
-    make_pca: Callable[..., Any], http: httpx.AsyncClient, users: AuthorityEmulator
+    make_pca: Callable[..., Any],
+    http: httpx.AsyncClient,
+    users: AuthorityEmulator,
+    clock: FakeClock,
 ) -> None:
-    app, _, account = await aging_app(make_pca, http, users)
+    app, _, account = await aging_app(make_pca, http, users, clock)
     users.inject(Fault.server_error(status=500), grant_type="refresh_token")
     result = await app.acquire_token_silent_with_error(SCOPES, account)
     assert result is not None
@@ -114,12 +126,13 @@ async def test_failed_inline_refresh_on_5xx_serves_the_aging_token(
 
 
 async def test_concurrent_silent_calls_send_one_refresh(
-    make_pca: Callable[..., Any], http: httpx.AsyncClient, users: AuthorityEmulator
+    make_pca: Callable[..., Any],
+    http: httpx.AsyncClient,
+    users: AuthorityEmulator,
+    clock: FakeClock,
 ) -> None:
     users.user_tokens.revoke_on_rotation = True  # a second redemption would fail
     app = make_pca()
-    clock = FakeClock()
-    use_clock(app, clock)
     await sign_in(app, http)
     [account] = await app.get_accounts()
     clock.advance(3600)
@@ -168,26 +181,30 @@ async def _signed_in(make_pca: Callable[..., Any], http: httpx.AsyncClient) -> A
     return app
 
 
-async def test_cancelled_refresh_leaves_the_cache_as_it_was(
+async def test_a_cancelled_refresh_still_stores_the_rotated_refresh_token(
     make_pca: Callable[..., Any], http: httpx.AsyncClient, users: AuthorityEmulator
 ) -> None:
+    """The server rotates (and revokes) the refresh token: a cancelled caller must not drop it."""
+    users.user_tokens.revoke_on_rotation = True
     app = await _signed_in(make_pca, http)
     [account] = await app.get_accounts()
-    before = app.token_cache.serialize()
+    [old_rt] = app.token_cache.search("RefreshToken")
     tasks_before = len(anyio.get_running_tasks())
     gate = Gate()
     users.add_grant("refresh_token", gate)
     async with anyio.create_task_group() as tg:
         tg.start_soon(lambda: app.acquire_token_silent(SCOPES, account, force_refresh=True))
         await gate.entered.wait()
-        tg.cancel_scope.cancel()
-    gate.release.set()
-    assert app.token_cache.serialize() == before
+        tg.cancel_scope.cancel()  # the caller gives up while the server is answering
+        gate.release.set()
+    [new_rt] = app.token_cache.search("RefreshToken")
+    assert new_rt["secret"] != old_rt["secret"]
     assert len(anyio.get_running_tasks()) == tasks_before
-    assert app._flights()._flights == {}
+    assert app._ctx.flights.in_flight() == 0
     users.add_grant("refresh_token", refresh_token_grant)
     after = await app.acquire_token_silent(SCOPES, account, force_refresh=True)
-    assert after is not None
+    assert after is not None  # the old refresh token was revoked: only the stored one works
+    assert after["token_source"] == "identity_provider"
 
 
 async def test_a_waiter_survives_the_leaders_cancellation(
@@ -211,10 +228,8 @@ async def test_a_waiter_survives_the_leaders_cancellation(
                 await gate.entered.wait()
                 outer.start_soon(follow)
                 await anyio.wait_all_tasks_blocked()
-                gate.entered = anyio.Event()
-                leader_scope.cancel()
-        await gate.entered.wait()  # the follower leads a new flight
-        gate.release.set()
+                leader_scope.cancel()  # the request the follower joined goes on
+                gate.release.set()
     assert follower[0] is not None
     assert follower[0]["token_source"] == "identity_provider"
-    assert gate.calls == 2
+    assert gate.calls == 1

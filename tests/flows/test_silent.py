@@ -9,10 +9,10 @@ import httpx
 import pytest
 
 from msal_async import SerializableTokenCache
-from msal_async.testing import AuthorityEmulator, EntraError, Fault
+from msal_async.testing import AuthorityEmulator, EntraError, FakeClock, Fault
 from msal_async.testing._user_grants import refresh_token_grant
 
-from .conftest import SCOPES, USERNAME, FakeClock, sign_in, token_requests, use_clock
+from .conftest import SCOPES, USERNAME, sign_in, token_requests
 
 pytestmark = pytest.mark.anyio
 
@@ -44,11 +44,12 @@ async def test_cache_hit_sends_nothing(
 
 
 async def test_expiry_buffer_refreshes_and_updates_rt_in_place(
-    make_pca: Callable[..., Any], http: httpx.AsyncClient, users: AuthorityEmulator
+    make_pca: Callable[..., Any],
+    http: httpx.AsyncClient,
+    users: AuthorityEmulator,
+    clock: FakeClock,
 ) -> None:
     app = await signed_in(make_pca, http)
-    clock = FakeClock()
-    use_clock(app, clock)
     [account] = await app.get_accounts()
     [old_rt] = rts(app.token_cache)
     clock.advance(3600 - 299)  # inside msal's 5-minute buffer
@@ -228,12 +229,13 @@ async def test_custom_suberror_through_a_grant_override(
 
 
 async def test_repeated_hits_never_serve_what_the_full_path_would_not(
-    make_pca: Callable[..., Any], http: httpx.AsyncClient, users: AuthorityEmulator
+    make_pca: Callable[..., Any],
+    http: httpx.AsyncClient,
+    users: AuthorityEmulator,
+    clock: FakeClock,
 ) -> None:
     """The hot path (a remembered entry) must follow refreshes, expiry and sign-out."""
     app = await signed_in(make_pca, http)
-    clock = FakeClock()
-    use_clock(app, clock)
     [account] = await app.get_accounts()
     first = await app.acquire_token_silent(SCOPES, account)
     assert first is not None
@@ -254,15 +256,16 @@ async def test_repeated_hits_never_serve_what_the_full_path_would_not(
 
 
 async def test_sign_out_sticks_when_a_background_refresh_lands_afterwards(
-    make_pca: Callable[..., Any], http: httpx.AsyncClient, users: AuthorityEmulator
+    make_pca: Callable[..., Any],
+    http: httpx.AsyncClient,
+    users: AuthorityEmulator,
+    clock: FakeClock,
 ) -> None:
     """remove_account() during a refresh round trip: the late response must not re-add tokens."""
     import anyio
 
     users.refresh_in = 60
     app = await signed_in(make_pca, http, token_cache=SerializableTokenCache())
-    clock = FakeClock()
-    use_clock(app, clock)
     [account] = await app.get_accounts()
     clock.advance(120)  # the token is aging: served at once, refreshed in the background
     entered, release = anyio.Event(), anyio.Event()

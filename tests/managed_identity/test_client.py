@@ -16,7 +16,7 @@ from msal_async import (
     TokenCache,
     UserAssignedManagedIdentity,
 )
-from msal_async.testing import ManagedIdentityEmulator
+from msal_async.testing import FakeClock, ManagedIdentityEmulator
 
 from .conftest import Served
 
@@ -91,19 +91,17 @@ async def test_concurrent_callers_share_one_request(
 
 
 async def test_aging_token_is_refreshed_and_failure_falls_back(
-    monkeypatch: pytest.MonkeyPatch, mi_emulator: E, mi_http: httpx.AsyncClient
+    monkeypatch: pytest.MonkeyPatch, mi_emulator: E, mi_http: httpx.AsyncClient, clock: FakeClock
 ) -> None:
     use_source(monkeypatch, mi_emulator, "imds")
     client = ManagedIdentityClient(SystemAssignedManagedIdentity(), http_client=mi_http)
-    now = [1_000_000.0]
-    client._clock = lambda: now[0]  # the client's clock, injected
-    mi_emulator.clock = lambda: now[0]
+    clock.set(1_000_000.0)
     first = await client.acquire_token_for_client(resource=VAULT)
-    now[0] += first["refresh_in"] + 1  # past half-life, far from expiry
+    clock.advance(first["refresh_in"] + 1)  # past half-life, far from expiry
     second = await client.acquire_token_for_client(resource=VAULT)
     assert second["token_source"] == "identity_provider"
     assert mi_emulator.counts["imds"] == 2
-    now[0] += second["refresh_in"] + 1
+    clock.advance(second["refresh_in"] + 1)
     monkeypatch.setenv("AZURE_POD_IDENTITY_AUTHORITY_HOST", "http://mi.test/broken")
     third = await client.acquire_token_for_client(resource=VAULT)  # 404 HTML -> fallback
     assert third["token_source"] == "cache"
