@@ -4,10 +4,12 @@ Reads check ``(inode, mtime, size)`` first and parse only when the file changed.
 under msal-extensions' ``<file>.lockfile`` and replace the file atomically (temporary file,
 fsync, rename, mode 0600), then stamp the file's mtime with the time of the rename: msal-extensions
 reloads only a file modified after its last sync, so the mtime must not be the (earlier) time of
-the temporary write. A file that cannot be parsed is never overwritten silently: the entries
+the temporary write. A file that cannot be parsed (truncated, not JSON, nested too deeply,
+too large, or with entries the cache cannot use) is never overwritten silently: the entries
 that can still be read are kept, the file is moved aside to ``<name>.corrupt-<ts>`` and an error
-is logged. A file this process cannot decrypt (no key, or another key) is not damaged: it is left
-untouched, and saves fail until the key matches. All disk work runs in worker threads.
+is logged. A file this process cannot decrypt (no key, another key, or plain JSON under a key)
+is not damaged: it is left untouched, and saves fail until the key matches. Folders it creates
+are 0700 and files 0600, whatever the umask. All disk work runs in worker threads.
 """
 
 from __future__ import annotations
@@ -24,15 +26,18 @@ from pathlib import Path
 import anyio.to_thread
 
 from msal_async._cache.codec import (
+    MAX_BLOB_BYTES,
     CorruptDocument,
     Document,
+    PlaintextDocument,
     UndecryptableDocument,
     check_key,
     decode,
     encode,
+    is_plaintext,
     salvage,
 )
-from msal_async._cache.file_lock import hold_lock, pid_alive
+from msal_async._cache.file_lock import BusyLocks, hold_lock, pid_alive
 from msal_async._cache.protocol import AsyncPersistence, Loaded
 
 __all__ = ["FilePersistence"]
@@ -44,6 +49,8 @@ _SAFE_NAME = re.compile(r"[A-Za-z0-9._-]{1,120}")
 _TEMP_SUFFIX = re.compile(r"\.tmp-(\d+)-[0-9a-f]{8}")
 #: Seconds between two looks (per cache file) for temporary files a crashed writer left.
 _SWEEP_EVERY = 600.0
+#: os.O_BINARY on Windows (no newline translation), 0 elsewhere.
+_BINARY = getattr(os, "O_BINARY", 0)
 
 
 def _version(st: os.stat_result) -> Hashable:
@@ -63,8 +70,10 @@ class FilePersistence(AsyncPersistence):
         location: The cache file, or a folder.
         encryption_key: Encrypt at rest with AES-GCM under this 16/24/32-byte key (the file is
             then no longer readable by msal-extensions). None stores plain JSON, as msal does.
-        lock_timeout: Seconds to wait for the lock file before giving up on one save (the
-            tokens stay in memory and the next save retries).
+        lock_timeout: Seconds one save waits for a lock file another process holds. Then it
+            raises :class:`~msal_async._cache.protocol.StoreBusy` (the tokens stay in memory
+            and a later save writes them); while that same holder keeps the lock, later saves
+            give up after one attempt instead of waiting again.
         stale_lock_after: A lock file whose holder died is removed at once; one whose holder
             seems alive but that is older than this many seconds is removed too. The same
             rule removes temporary files (``<file>.tmp-<pid>-<hex>``) a crashed writer left.
@@ -79,7 +88,7 @@ class FilePersistence(AsyncPersistence):
         location: str | os.PathLike[str],
         *,
         encryption_key: bytes | None = None,
-        lock_timeout: float = 10.0,
+        lock_timeout: float = 2.0,
         stale_lock_after: float = 30.0,
     ) -> None:
         if not isinstance(location, (str, os.PathLike)):
@@ -100,6 +109,7 @@ class FilePersistence(AsyncPersistence):
         self.lock_timeout = float(lock_timeout)
         self.stale_lock_after = float(stale_lock_after)
         self._undecryptable: dict[str, Hashable] = {}  # path -> the version that failed
+        self._busy = BusyLocks()
         self._swept: dict[str, float] = {}  # path -> monotonic time of the last temp sweep
 
     @property
@@ -149,10 +159,12 @@ class FilePersistence(AsyncPersistence):
 
         Raises:
             OSError: The file exists but cannot be read.
-            LockTimeout: The file did not parse (or was empty) and the lock to read it again
+            StoreBusy: The file did not parse (or was empty) and the lock to read it again
                 was not free.
-            UndecryptableDocument: The file is encrypted and this process's key does not
-                authenticate it (logged once; the file is left untouched).
+            UndecryptableDocument: This process's key does not authenticate the file (it is
+                encrypted under another key, or plain JSON under a key: a
+                :class:`~msal_async._cache.codec.PlaintextDocument`); logged once, and the
+                file is left untouched.
         """
         path = self.path_of(partition)
         if self.unchanged(partition, known):
@@ -198,9 +210,7 @@ class FilePersistence(AsyncPersistence):
         if _version(st) == known:
             return None
         try:
-            with open(path, "rb") as handle:
-                version = _version(os.fstat(handle.fileno()))
-                blob = handle.read()
+            version, blob = _read(path)
         except FileNotFoundError:
             return None if known == _ABSENT else Loaded(_ABSENT, {})
         if not blob.strip():
@@ -208,25 +218,41 @@ class FilePersistence(AsyncPersistence):
             raise CorruptDocument(msg)  # maybe mid-write: load() reads it again under the lock
         return Loaded(version, self._decode(path, version, blob))
 
-    def _decode(self, path: str, version: Hashable, blob: bytes) -> Document:
+    def _decode(
+        self, path: str, version: Hashable, blob: bytes, *, allow_plaintext: bool = False
+    ) -> Document:
         try:
-            document = decode(blob, self._key)
+            document = decode(blob, self._key, allow_plaintext=allow_plaintext)
         except UndecryptableDocument as exc:
             if path not in self._undecryptable:
-                logger.error(
-                    "The token cache file %s cannot be decrypted by this process (%s): its "
-                    "encryption_key is missing or differs from the key the file was written "
-                    "with. The file is left untouched; tokens are served from memory and not "
-                    "saved to it until the keys match (if the file is damaged instead, move it "
-                    "away by hand)",
-                    path,
-                    exc,
-                )
+                self._log_undecryptable(path, exc)
             self._undecryptable[path] = version
             raise
         if self._undecryptable.pop(path, None) is not None:
             logger.warning("The token cache file %s can be decrypted again; using it", path)
         return document
+
+    @staticmethod
+    def _log_undecryptable(path: str, exc: UndecryptableDocument) -> None:
+        if isinstance(exc, PlaintextDocument):
+            logger.error(
+                "The token cache file %s is not encrypted, but this FilePersistence has an "
+                "encryption_key: it is refused (whoever can write the file could have planted "
+                "its tokens) and left untouched; tokens are served from memory and not saved "
+                "to it. To encrypt an existing plain cache, call encrypt_plaintext_cache() "
+                "once; otherwise remove the file",
+                path,
+            )
+            return
+        logger.error(
+            "The token cache file %s cannot be decrypted by this process (%s): its "
+            "encryption_key is missing or differs from the key the file was written "
+            "with. The file is left untouched; tokens are served from memory and not "
+            "saved to it until the keys match (if the file is damaged instead, move it "
+            "away by hand)",
+            path,
+            exc,
+        )
 
     async def save(self, partition: str | None, update: Callable[[Document], Document]) -> Loaded:
         """Apply ``update`` to the stored document under the lock file and replace the file.
@@ -239,34 +265,84 @@ class FilePersistence(AsyncPersistence):
             What is stored now.
 
         Raises:
-            LockTimeout: The lock file stayed taken for ``lock_timeout`` seconds.
+            StoreBusy: Another process held the lock file for ``lock_timeout`` seconds (or
+                held it that long before and still holds it); nothing was written.
             OSError: The file could not be written (disk full...): nothing was replaced.
             UndecryptableDocument: The stored file cannot be decrypted with this process's key;
                 it is left as it is (never overwritten: other processes can read it).
         """
-        path = self.path_of(partition)
-        await anyio.to_thread.run_sync(self._ensure_folder, path)
+        return await self._locked(self.path_of(partition), update, allow_plaintext=False)
+
+    async def _locked(
+        self, path: str, update: Callable[[Document], Document], *, allow_plaintext: bool
+    ) -> Loaded:
+        await anyio.to_thread.run_sync(_make_folders, os.path.dirname(path))
         async with hold_lock(
-            path + ".lockfile", wait=self.lock_timeout, stale_after=self.stale_lock_after
+            path + ".lockfile",
+            wait=self.lock_timeout,
+            stale_after=self.stale_lock_after,
+            busy=self._busy,
         ):
-            return await anyio.to_thread.run_sync(self._read_update_write, path, update)
+            return await anyio.to_thread.run_sync(
+                self._read_update_write, path, update, allow_plaintext
+            )
 
-    @staticmethod
-    def _ensure_folder(path: str) -> None:
-        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    async def encrypt_plaintext_cache(self) -> list[str]:
+        """Encrypt, once, a plain-JSON cache written before ``encryption_key`` was set.
 
-    def _read_locked(self, path: str) -> tuple[Document, bool]:
+        A persistence with a key refuses plain documents (anyone who can write the file could
+        have planted them); this explicit one-shot migration reads them and rewrites them
+        encrypted under the key, under the lock file. Call it once when turning encryption on
+        for an existing cache, before serving tokens. Files already encrypted under this key
+        are left alone; a damaged plain file is salvaged and moved aside as usual.
+
+        Returns:
+            The files that were encrypted.
+
+        Raises:
+            ValueError: This persistence has no ``encryption_key``.
+            StoreBusy: Another process holds a file's lock.
+            UndecryptableDocument: A file is encrypted under another key (left untouched).
+            OSError: A file could not be read or written.
+        """
+        if self._key is None:
+            msg = "encrypt_plaintext_cache() needs a FilePersistence with an encryption_key"
+            raise ValueError(msg)
+        paths = await anyio.to_thread.run_sync(self._stored_paths)
+        encrypted = []
+        for path in paths:
+            if not await anyio.to_thread.run_sync(_holds_plaintext, path):
+                continue
+            await self._locked(path, _unchanged, allow_plaintext=True)
+            logger.warning("Encrypted the plain token cache file %s", path)
+            encrypted.append(path)
+        return encrypted
+
+    def _stored_paths(self) -> list[str]:
+        if not self.partitioned:
+            return [self._location]
+        try:
+            names = sorted(os.listdir(self._location))
+        except FileNotFoundError:
+            return []
+        return [
+            os.path.join(self._location, name)
+            for name in names
+            if name.endswith(".json") and _SAFE_NAME.fullmatch(name)
+        ]
+
+    def _read_locked(self, path: str, *, allow_plaintext: bool) -> tuple[Document, bool]:
         """The stored document (salvaged if damaged) and whether the file must be rewritten."""
         try:
-            with open(path, "rb") as handle:
-                version = _version(os.fstat(handle.fileno()))
-                blob = handle.read()
+            version, blob = _read(path)
         except FileNotFoundError:
             return {}, False
+        # UndecryptableDocument propagates; a plain file being migrated must be rewritten.
+        rewrite = allow_plaintext and is_plaintext(blob)
         try:
-            return self._decode(path, version, blob), False  # UndecryptableDocument propagates
+            return self._decode(path, version, blob, allow_plaintext=allow_plaintext), rewrite
         except CorruptDocument as exc:
-            kept = salvage(blob, self._key)
+            kept = salvage(blob, self._key, allow_plaintext=allow_plaintext)
             aside = f"{path}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(3)}"
             os.replace(path, aside)
             logger.error(
@@ -279,9 +355,11 @@ class FilePersistence(AsyncPersistence):
             )
             return kept, True
 
-    def _read_update_write(self, path: str, update: Callable[[Document], Document]) -> Loaded:
+    def _read_update_write(
+        self, path: str, update: Callable[[Document], Document], allow_plaintext: bool
+    ) -> Loaded:
         self._sweep_temp_files(path)
-        stored, rewrite = self._read_locked(path)
+        stored, rewrite = self._read_locked(path, allow_plaintext=allow_plaintext)
         document = update(stored)
         if document == stored and not rewrite:
             try:
@@ -291,8 +369,9 @@ class FilePersistence(AsyncPersistence):
         blob = encode(document, self._key)
         tmp = f"{path}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _BINARY, 0o600)
             try:
+                _owner_only(fd)
                 view = memoryview(blob)
                 while view:
                     view = view[os.write(fd, view) :]
@@ -362,6 +441,49 @@ _UNDECRYPTABLE = "the cache file cannot be decrypted with this process's encrypt
 
 def _unchanged(document: Document) -> Document:
     return document
+
+
+def _read(path: str) -> tuple[Hashable, bytes]:
+    """A file's version and its bytes (at most one byte past the largest document read)."""
+    with open(path, "rb") as handle:
+        version = _version(os.fstat(handle.fileno()))
+        return version, handle.read(MAX_BLOB_BYTES + 1)
+
+
+def _holds_plaintext(path: str) -> bool:
+    try:
+        with open(path, "rb") as handle:
+            return is_plaintext(handle.read(64))
+    except FileNotFoundError:
+        return False
+
+
+def _owner_only(fd: int) -> None:
+    # O_CREAT's 0600 is reduced by the umask, never widened; set it exactly (POSIX only).
+    if hasattr(os, "fchmod"):
+        os.fchmod(fd, 0o600)
+
+
+def _make_folders(folder: str) -> None:
+    """Create ``folder`` and its missing parents, each 0700 whatever the umask.
+
+    Folders that exist already (or that another process creates meanwhile) are left as they
+    are: they are not ours to change.
+    """
+    missing: list[str] = []
+    current = os.path.abspath(folder or ".")
+    while not os.path.isdir(current):
+        missing.append(current)
+        parent = os.path.dirname(current)
+        if parent == current:
+            break
+        current = parent
+    for path in reversed(missing):
+        try:
+            os.mkdir(path, 0o700)
+        except FileExistsError:
+            continue  # made meanwhile (or a file in the way: creating the cache file fails)
+        os.chmod(path, 0o700)  # the umask may have taken bits away, even the owner's
 
 
 def _fsync_folder(folder: str) -> None:
