@@ -35,6 +35,7 @@ LAYERS: dict[str, int] = {
     "_cache.persistence": 3,
     "_cache.file_store": 3,
     "_cache.file_lock": 2,
+    "_cache.file_io": 2,
     "_cache.protocol": 2,
     "_cache.redis_store": 3,
     "_cache.codec": 1,

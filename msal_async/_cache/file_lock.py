@@ -32,7 +32,7 @@ import anyio.to_thread
 
 from msal_async._cache.protocol import StoreBusy
 
-__all__ = ["BusyLocks", "LockTimeout", "hold_lock", "pid_alive"]
+__all__ = ["BusyLocks", "LockTimeout", "hold_lock", "owner_only", "pid_alive"]
 
 logger = logging.getLogger("msal_async.persistence")
 
@@ -101,6 +101,16 @@ def os_lock() -> _OsLock:
     return _os_lock
 
 
+def owner_only(fd: int) -> None:
+    """Set an open file's mode to exactly 0600 (``O_CREAT``'s mode is cut by the umask).
+
+    Args:
+        fd: The file descriptor (POSIX; Windows has no such modes).
+    """
+    if hasattr(os, "fchmod"):
+        os.fchmod(fd, 0o600)
+
+
 def pid_alive(pid: int) -> bool:
     """Whether a process with this pid runs (on this host, in this pid namespace).
 
@@ -145,6 +155,7 @@ def _try_create(path: str) -> int | None:
         fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
     except FileExistsError:
         return None
+    owner_only(fd)
     lock = os_lock()
     for _ in range(50):  # a stale-lock check may hold our lock for a moment
         if lock.try_lock(fd):

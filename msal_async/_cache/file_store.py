@@ -21,12 +21,10 @@ import re
 import secrets
 import time
 from collections.abc import Callable, Hashable
-from pathlib import Path
 
 import anyio.to_thread
 
 from msal_async._cache.codec import (
-    MAX_BLOB_BYTES,
     CorruptDocument,
     Document,
     PlaintextDocument,
@@ -37,7 +35,15 @@ from msal_async._cache.codec import (
     is_plaintext,
     salvage,
 )
-from msal_async._cache.file_lock import BusyLocks, hold_lock, pid_alive
+from msal_async._cache.file_io import (
+    holds_plaintext,
+    make_folders,
+    read_bounded,
+    sweep_temp_files,
+    version_of,
+    write_replacing,
+)
+from msal_async._cache.file_lock import BusyLocks, hold_lock
 from msal_async._cache.protocol import AsyncPersistence, Loaded
 
 __all__ = ["FilePersistence"]
@@ -46,15 +52,8 @@ logger = logging.getLogger("msal_async.persistence")
 
 _ABSENT = ("absent",)
 _SAFE_NAME = re.compile(r"[A-Za-z0-9._-]{1,120}")
-_TEMP_SUFFIX = re.compile(r"\.tmp-(\d+)-[0-9a-f]{8}")
 #: Seconds between two looks (per cache file) for temporary files a crashed writer left.
 _SWEEP_EVERY = 600.0
-#: os.O_BINARY on Windows (no newline translation), 0 elsewhere.
-_BINARY = getattr(os, "O_BINARY", 0)
-
-
-def _version(st: os.stat_result) -> Hashable:
-    return (st.st_ino, st.st_mtime_ns, st.st_size)
 
 
 class FilePersistence(AsyncPersistence):
@@ -196,7 +195,7 @@ class FilePersistence(AsyncPersistence):
         if known is None:
             return False
         try:
-            return _version(os.stat(self.path_of(partition))) == known
+            return version_of(os.stat(self.path_of(partition))) == known
         except FileNotFoundError:
             return known == _ABSENT
         except OSError:
@@ -207,10 +206,10 @@ class FilePersistence(AsyncPersistence):
             st = os.stat(path)
         except FileNotFoundError:
             return None if known == _ABSENT else Loaded(_ABSENT, {})
-        if _version(st) == known:
+        if version_of(st) == known:
             return None
         try:
-            version, blob = _read(path)
+            version, blob = read_bounded(path)
         except FileNotFoundError:
             return None if known == _ABSENT else Loaded(_ABSENT, {})
         if not blob.strip():
@@ -276,7 +275,7 @@ class FilePersistence(AsyncPersistence):
     async def _locked(
         self, path: str, update: Callable[[Document], Document], *, allow_plaintext: bool
     ) -> Loaded:
-        await anyio.to_thread.run_sync(_make_folders, os.path.dirname(path))
+        await anyio.to_thread.run_sync(make_folders, os.path.dirname(path))
         async with hold_lock(
             path + ".lockfile",
             wait=self.lock_timeout,
@@ -311,7 +310,7 @@ class FilePersistence(AsyncPersistence):
         paths = await anyio.to_thread.run_sync(self._stored_paths)
         encrypted = []
         for path in paths:
-            if not await anyio.to_thread.run_sync(_holds_plaintext, path):
+            if not await anyio.to_thread.run_sync(holds_plaintext, path):
                 continue
             await self._locked(path, _unchanged, allow_plaintext=True)
             logger.warning("Encrypted the plain token cache file %s", path)
@@ -334,7 +333,7 @@ class FilePersistence(AsyncPersistence):
     def _read_locked(self, path: str, *, allow_plaintext: bool) -> tuple[Document, bool]:
         """The stored document (salvaged if damaged) and whether the file must be rewritten."""
         try:
-            version, blob = _read(path)
+            version, blob = read_bounded(path)
         except FileNotFoundError:
             return {}, False
         # UndecryptableDocument propagates; a plain file being migrated must be rewritten.
@@ -358,82 +357,19 @@ class FilePersistence(AsyncPersistence):
     def _read_update_write(
         self, path: str, update: Callable[[Document], Document], allow_plaintext: bool
     ) -> Loaded:
-        self._sweep_temp_files(path)
+        now = time.monotonic()
+        if now - self._swept.get(path, -_SWEEP_EVERY) >= _SWEEP_EVERY:
+            self._swept[path] = now
+            sweep_temp_files(path, stale_after=self.stale_lock_after)
         stored, rewrite = self._read_locked(path, allow_plaintext=allow_plaintext)
         document = update(stored)
         if document == stored and not rewrite:
             try:
-                return Loaded(_version(os.stat(path)), stored)
+                return Loaded(version_of(os.stat(path)), stored)
             except FileNotFoundError:
                 return Loaded(_ABSENT, stored)
-        blob = encode(document, self._key)
-        tmp = f"{path}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _BINARY, 0o600)
-            try:
-                _owner_only(fd)
-                view = memoryview(blob)
-                while view:
-                    view = view[os.write(fd, view) :]
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(tmp, path)
-        except OSError:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        # The file's mtime is now the temporary write's, which can be earlier than an
-        # msal-extensions peer's last sync (it reloads only when ``_last_sync < mtime``): stamp
-        # the rename's time, exactly (the kernel's coarse clock may lag time.time()).
-        stamp = time.time_ns()
-        try:
-            os.utime(path, ns=(stamp, stamp))
-        except OSError:
-            logger.warning("Could not set the mtime of the token cache file %s", path)
-        _fsync_folder(os.path.dirname(path))
-        return Loaded(_version(os.stat(path)), document)
-
-    def _sweep_temp_files(self, path: str) -> None:
-        """Remove ``<path>.tmp-<pid>-<hex>`` files a crashed writer left (called under the lock).
-
-        Writers create them only while holding the lock, so while we hold it such a file is
-        abandoned when its writer is gone or when it is older than ``stale_lock_after``.
-        """
-        now = time.monotonic()
-        last = self._swept.get(path)
-        if last is not None and now - last < _SWEEP_EVERY:
-            return
-        self._swept[path] = now
-        folder, base = os.path.split(path)
-        try:
-            names = os.listdir(folder or ".")
-        except OSError:
-            return
-        for name in names:
-            match = _TEMP_SUFFIX.fullmatch(name, len(base)) if name.startswith(base) else None
-            if match is None:
-                continue
-            leftover = os.path.join(folder, name)
-            pid = int(match.group(1))
-            try:
-                age = time.time() - os.stat(leftover).st_mtime
-                dead = pid != os.getpid() and not pid_alive(pid)
-                if not dead and age < self.stale_lock_after:
-                    continue
-                os.unlink(leftover)
-            except FileNotFoundError:
-                continue
-            except OSError as exc:
-                logger.warning("Could not remove a temporary token cache file: %s", exc)
-                continue
-            logger.warning(
-                "Removed a temporary token cache file %s left by an interrupted write "
-                "(writer pid %d %s, %.0f s old)",
-                leftover,
-                pid,
-                "is not running" if dead else "did not finish",
-                age,
-            )
+        write_replacing(path, encode(document, self._key))
+        return Loaded(version_of(os.stat(path)), document)
 
 
 _UNDECRYPTABLE = "the cache file cannot be decrypted with this process's encryption_key"
@@ -441,59 +377,3 @@ _UNDECRYPTABLE = "the cache file cannot be decrypted with this process's encrypt
 
 def _unchanged(document: Document) -> Document:
     return document
-
-
-def _read(path: str) -> tuple[Hashable, bytes]:
-    """A file's version and its bytes (at most one byte past the largest document read)."""
-    with open(path, "rb") as handle:
-        version = _version(os.fstat(handle.fileno()))
-        return version, handle.read(MAX_BLOB_BYTES + 1)
-
-
-def _holds_plaintext(path: str) -> bool:
-    try:
-        with open(path, "rb") as handle:
-            return is_plaintext(handle.read(64))
-    except FileNotFoundError:
-        return False
-
-
-def _owner_only(fd: int) -> None:
-    # O_CREAT's 0600 is reduced by the umask, never widened; set it exactly (POSIX only).
-    if hasattr(os, "fchmod"):
-        os.fchmod(fd, 0o600)
-
-
-def _make_folders(folder: str) -> None:
-    """Create ``folder`` and its missing parents, each 0700 whatever the umask.
-
-    Folders that exist already (or that another process creates meanwhile) are left as they
-    are: they are not ours to change.
-    """
-    missing: list[str] = []
-    current = os.path.abspath(folder or ".")
-    while not os.path.isdir(current):
-        missing.append(current)
-        parent = os.path.dirname(current)
-        if parent == current:
-            break
-        current = parent
-    for path in reversed(missing):
-        try:
-            os.mkdir(path, 0o700)
-        except FileExistsError:
-            continue  # made meanwhile (or a file in the way: creating the cache file fails)
-        os.chmod(path, 0o700)  # the umask may have taken bits away, even the owner's
-
-
-def _fsync_folder(folder: str) -> None:
-    try:
-        fd = os.open(folder or ".", os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass  # not every file system lets a directory be fsynced
-    finally:
-        os.close(fd)

@@ -351,7 +351,8 @@ def _checked_token(
         seconds = _json.int_value(payload[field_name], what=field_name)
     except _json.JSONInputError as exc:
         return _invalid(f"a malformed token: {exc}")
-    expires_in = seconds - int(now) if field_name == "expires_on" else seconds
+    # An expires_on already past (clock skew) is a token that expires now, not a negative life.
+    expires_in = max(0, seconds - int(now)) if field_name == "expires_on" else seconds
     return _token(payload, expires_in, token_type=token_type)
 
 
@@ -415,9 +416,9 @@ def parse_with_expires_in(source: str, status: int, text: str, *, now: float) ->
         return _checked_token(payload, "expires_in", now, token_type=None)
     if source == AZURE_ARC or not isinstance(payload, dict):
         return {"error": "invalid_request", "error_description": text}
-    if "error" not in payload:  # msal returns it as it is: neither a token nor an error
-        return _invalid("neither a token nor an error")
-    return payload
+    if not isinstance(payload.get("error"), str) or not payload["error"]:
+        return _invalid("neither a token nor an error")  # msal returns it as it is
+    return {k: v for k, v in payload.items() if k != "access_token"}  # IMDS's error, as sent
 
 
 def check_arc_echo(identity: Mapping[str, Any], payload_text: str) -> None:
