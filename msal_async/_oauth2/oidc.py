@@ -112,8 +112,8 @@ def add_id_token_claims(
     Returns:
         None, or an ``invalid_response`` error dict when the id_token is not a JWT.
     """
-    if not isinstance(raw.get("id_token"), str):
-        return None
+    if not raw.get("id_token") or not isinstance(raw["id_token"], str):
+        return None  # none (an empty one is none too, as for the cache)
     try:
         raw["id_token_claims"] = decode_id_token(raw["id_token"])
     except ValueError:

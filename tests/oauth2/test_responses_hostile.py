@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from msal_async import ConfidentialClientApplication
-from msal_async._oauth2.responses import check_token_fields, parse_token_response
+from msal_async._oauth2.responses import parse_token_response
 from msal_async.testing import (
     DEMO_CLIENT_ID,
     DEMO_CLIENT_SECRET,
@@ -60,14 +60,6 @@ def test_a_deep_error_body_is_invalid_response() -> None:
     raw = parse_token_response(400, DEEP, correlation_id="c")
     assert raw["error"] == "invalid_response"
     assert "nests" in raw["error_description"]
-
-
-def test_numbers_msal_takes_are_normalized() -> None:
-    payload = {"access_token": "a", "expires_in": "3599", "ext_expires_in": 7199.0}
-    assert check_token_fields(payload) is None
-    assert payload == {"access_token": "a", "expires_in": 3599, "ext_expires_in": 7199}
-    assert check_token_fields({"access_token": "a", "refresh_in": True}) is not None
-    assert check_token_fields({"access_token": "a", "expires_in": -1}) is not None
 
 
 @pytest.mark.parametrize("body", MALFORMED_TOKEN_BODIES.values(), ids=MALFORMED_TOKEN_BODIES)
