@@ -108,8 +108,9 @@ def nesting_within(text: str, max_depth: int) -> bool:
     """
     if text.count("[") + text.count("{") <= max_depth:
         return True
-    unescaped = text.replace("\\\\", "").replace('\\"', "")
-    brackets = _NOT_BRACKET.sub("", "".join(unescaped.split('"')[::2]))
+    if "\\" in text:
+        text = text.replace("\\\\", "").replace('\\"', "")
+    brackets = _NOT_BRACKET.sub("", "".join(text.split('"')[::2]))
     for _ in range(max_depth):
         inner = brackets.replace("[]", "").replace("{}", "")
         if not inner:
