@@ -167,13 +167,13 @@ async def test_a_hung_lock_holder_costs_one_bounded_wait_not_lock_timeout_per_ac
     make_cca: Make, emulator: AuthorityEmulator, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     path = tmp_path / "cache.json"
-    lock_timeout = 3.0
+    lock_timeout = 1.5
     cache = PersistedTokenCache(FilePersistence(path, lock_timeout=lock_timeout))
     app = make_cca(token_cache=cache)
     with hung_lock_holder(tmp_path / "cache.json.lockfile"):
         caplog.clear()
         with caplog.at_level(logging.WARNING, logger="msal_async.persistence"):
-            # Not a timing measurement: a bound that lock_timeout per acquisition (18 s) breaks
+            # Not a timing measurement: a bound that lock_timeout per acquisition (9 s) breaks
             # and one wait plus six short attempts keeps with seconds to spare.
             with anyio.fail_after(lock_timeout + 6):
                 for scope in SCOPES[:6]:

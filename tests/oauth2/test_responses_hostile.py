@@ -48,6 +48,19 @@ MALFORMED_TOKEN_BODIES = {
 }
 
 
+@pytest.fixture(scope="module")
+def shared_emulator() -> AuthorityEmulator:
+    """One emulator for the module (making one generates a signing key)."""
+    return AuthorityEmulator(latency=0.05)  # long enough for all five callers to join
+
+
+@pytest.fixture
+def slow_emulator(shared_emulator: AuthorityEmulator) -> AuthorityEmulator:
+    """The module's emulator, its counts reset."""
+    shared_emulator.reset()
+    return shared_emulator
+
+
 @pytest.mark.parametrize("body", MALFORMED_TOKEN_BODIES.values(), ids=MALFORMED_TOKEN_BODIES)
 def test_malformed_fields_are_invalid_response(body: str) -> None:
     raw = parse_token_response(200, body, correlation_id="c")
@@ -63,8 +76,10 @@ def test_a_deep_error_body_is_invalid_response() -> None:
 
 
 @pytest.mark.parametrize("body", MALFORMED_TOKEN_BODIES.values(), ids=MALFORMED_TOKEN_BODIES)
-async def test_every_waiter_of_a_shared_request_gets_the_error_dict(body: str) -> None:
-    emulator = AuthorityEmulator(latency=0.1)  # long enough for all five callers to join
+async def test_every_waiter_of_a_shared_request_gets_the_error_dict(
+    slow_emulator: AuthorityEmulator, body: str
+) -> None:
+    emulator = slow_emulator
     bend = Bend(emulator, lambda _: body)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=bend)) as http:
         app = ConfidentialClientApplication(
