@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 
+from . import _json
 from ._authority import (
     Authority,
     AuthorityEndpoints,
@@ -38,8 +39,8 @@ def _service_error(url: str, response: HttpResponse) -> MsalServiceError:
 
 def _json_or_none(response: HttpResponse) -> object:
     try:
-        return response.json()
-    except ValueError:
+        return _json.loads(response.text)
+    except _json.JSONInputError:
         return None
 
 
@@ -179,10 +180,10 @@ class Discovery:
         if response.status_code >= 400:
             raise _service_error(url, response)
         try:
-            payload = response.json()
-        except ValueError as exc:
-            msg = f"Instance metadata from {url} is not JSON"
-            raise ValueError(msg) from exc
+            payload = _json.loads(response.text)
+        except _json.JSONInputError as exc:
+            msg = f"Instance metadata from {url} is not JSON ({exc})"
+            raise ValueError(msg) from None
         groups = parse_aliases(payload)
         self._alias_groups[url] = groups
         return groups
@@ -194,8 +195,8 @@ def _read_configuration(
     status = response.status_code
     if status == 200:
         try:
-            payload = response.json()
-        except ValueError as exc:
+            payload = _json.loads(response.text)
+        except _json.JSONInputError as exc:
             raise authority.configuration_error() from exc
         return parse_openid_configuration(authority, payload)
     if 400 <= status < 500:

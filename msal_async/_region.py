@@ -24,6 +24,7 @@ from collections.abc import Mapping
 
 import anyio
 
+from . import _json
 from ._errors import MsalTransportError
 from ._singleflight import SingleFlight
 from ._transport import Transport
@@ -176,8 +177,8 @@ class RegionDetector:
         if response.status_code != 200:
             return None
         try:
-            payload = response.json()
-        except ValueError:
+            payload = _json.loads(response.text)
+        except _json.JSONInputError:
             return None
         location = payload.get("location") if isinstance(payload, dict) else None
         return valid_region(location, source="IMDS endpoint")

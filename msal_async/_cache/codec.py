@@ -2,6 +2,12 @@
 
 A document is msal's serialized cache (``{section: {key: entry}}``, ``json.dumps(indent=4)``),
 the format msal and msal-extensions read and write. Nothing here touches a disk or a socket.
+
+With a key, only AES-GCM ciphertexts that this key authenticates are read: a plain-JSON
+document is refused like one written under another key (anyone able to write the file or the
+Redis key could have planted it), and is read only by an explicit migration
+(``allow_plaintext=True``). Everything read is parsed by the bounded JSON reader and checked
+entry by entry, so a document that would make a lookup fail is damaged, not half-loaded.
 """
 
 from __future__ import annotations
@@ -15,14 +21,20 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from .. import _json
+
 __all__ = [
+    "MAX_BLOB_BYTES",
     "CorruptDocument",
     "Document",
+    "PlaintextDocument",
     "UndecryptableDocument",
     "apply_changes",
     "check_key",
     "decode",
     "encode",
+    "entry_problem",
+    "is_plaintext",
     "longest_lifetime",
     "salvage",
 ]
@@ -35,6 +47,16 @@ Document = dict[str, dict[str, Any]]
 _MAGIC = b"msal_async:aesgcm:1\n"
 _AAD = b"msal_async token cache"
 _NONCE_BYTES = 12
+_TAG_BYTES = 16
+#: The largest stored blob read: the document bound plus the encryption overhead.
+MAX_BLOB_BYTES = _json.MAX_DOCUMENT_BYTES + len(_MAGIC) + _NONCE_BYTES + _TAG_BYTES
+
+# Entry fields the cache computes with, and the type each must have when present.
+_TEXT_FIELDS = ("secret", "target", "home_account_id", "environment", "realm", "client_id")
+_TIME_FIELDS = ("expires_on", "extended_expires_on", "refresh_on", "cached_at")
+_SECRET_SECTIONS = frozenset(("AccessToken", "RefreshToken", "IdToken"))
+# Stored times are "now + a lifetime" (each at most MAX_SECONDS) until the year 2242.
+_LATEST = 2 * _json.MAX_SECONDS
 
 
 class CorruptDocument(ValueError):
@@ -47,6 +69,16 @@ class UndecryptableDocument(ValueError):
     The key is missing or differs from the writer's (or the bytes were tampered with). This is
     not damage: processes with the right key can read the document, so it must never be
     salvaged, moved aside or overwritten. Deliberately not a :class:`CorruptDocument`.
+    """
+
+
+class PlaintextDocument(UndecryptableDocument):
+    """A key is set and the stored document is plain JSON: refused, left untouched.
+
+    Whoever can write the file (or the Redis key) could have planted it, so its tokens are
+    never served; it is not overwritten either (it may be a plain cache the owner means to
+    encrypt). Reading it takes an explicit migration, such as
+    :meth:`msal_async.FilePersistence.encrypt_plaintext_cache`.
     """
 
 
@@ -94,9 +126,15 @@ def encode(document: Mapping[str, Any], key: bytes | None) -> bytes:
     return _MAGIC + nonce + AESGCM(key).encrypt(nonce, text, _AAD)
 
 
-def _plaintext(blob: bytes, key: bytes | None) -> bytes:
+def _plaintext(blob: bytes, key: bytes | None, *, allow_plaintext: bool = False) -> bytes:
     if not blob.startswith(_MAGIC):
-        return blob  # plain JSON (a cache written before encryption was turned on, or by msal)
+        if key is None or allow_plaintext or not blob.strip():
+            return blob  # plain JSON (msal's format), or nothing stored yet
+        msg = (
+            "the cache is plain JSON but an encryption_key was given: refused, since anyone "
+            "who can write it could have planted it (encrypt a plain cache explicitly, once)"
+        )
+        raise PlaintextDocument(msg)
     if key is None:
         msg = "the cache is encrypted and no encryption_key was given"
         raise UndecryptableDocument(msg)
@@ -108,77 +146,140 @@ def _plaintext(blob: bytes, key: bytes | None) -> bytes:
         raise UndecryptableDocument(msg) from exc
 
 
-def decode(blob: bytes, key: bytes | None) -> Document:
+def is_plaintext(blob: bytes) -> bool:
+    """Whether stored bytes are a plain (unencrypted) document with content.
+
+    Args:
+        blob: What was stored.
+
+    Returns:
+        True for anything but an encrypted document or empty bytes.
+    """
+    return bool(blob.strip()) and not blob.startswith(_MAGIC)
+
+
+def decode(blob: bytes, key: bytes | None, *, allow_plaintext: bool = False) -> Document:
     """Parse stored bytes into a document; empty bytes are an empty cache.
 
     Args:
         blob: What was stored.
         key: The AES-GCM key, or None.
+        allow_plaintext: Read a plain-JSON document although a key is set (a migration only).
 
     Returns:
         The sections.
 
     Raises:
+        PlaintextDocument: A key is set and the document is plain JSON.
         UndecryptableDocument: Encrypted, and the key is missing or does not authenticate it.
-        CorruptDocument: Not JSON, or not an object of sections.
+        CorruptDocument: Too large, not JSON, nested too deeply, not an object of sections, or
+            holding an entry the cache cannot use (a non-numeric ``expires_on``...).
     """
-    text = _plaintext(blob, key)
+    if len(blob) > MAX_BLOB_BYTES:
+        msg = f"the cache is larger than {_json.MAX_DOCUMENT_BYTES} bytes"
+        raise CorruptDocument(msg)
+    text = _plaintext(blob, key, allow_plaintext=allow_plaintext)
     if not text.strip():
         return {}
     try:
-        loaded = json.loads(text)
-    except (UnicodeDecodeError, ValueError) as exc:
-        msg = f"the cache is not valid JSON ({type(exc).__name__} at byte {_where(exc)})"
+        loaded = _json.loads(text, limit=_json.MAX_DOCUMENT_BYTES)
+    except _json.JSONInputError as exc:
+        msg = f"the cache is not acceptable JSON ({exc})"
         raise CorruptDocument(msg) from None
     if not isinstance(loaded, dict) or any(
         not isinstance(section, dict) for section in loaded.values()
     ):
         msg = "the cache is JSON but not an object of sections"
         raise CorruptDocument(msg)
+    for section, entries in loaded.items():
+        for entry in entries.values():
+            problem = entry_problem(section, entry)
+            if problem is not None:
+                msg = f"the cache has an unusable {section} entry ({problem})"
+                raise CorruptDocument(msg)
     return loaded
 
 
-def _where(exc: Exception) -> int:
-    return int(getattr(exc, "pos", getattr(exc, "start", -1)))
+def entry_problem(section: str, entry: object) -> str | None:
+    """What makes a stored entry unusable by the cache, if anything.
+
+    Only what the cache computes with is checked, and only as strictly as what the cache
+    itself writes (msal's schema: strings, and times as integer strings), so every document
+    msal or msal_async wrote passes.
+
+    Args:
+        section: The section (``AccessToken``...).
+        entry: The stored entry.
+
+    Returns:
+        None when usable, else what is wrong (never a value: it may be a secret).
+    """
+    if not isinstance(entry, dict):
+        return "not an object"
+    for name in _TEXT_FIELDS:
+        value = entry.get(name)
+        if value is not None and not isinstance(value, str):
+            return f"{name} is not a string"
+    for name in _TIME_FIELDS:
+        if entry.get(name) is not None:
+            try:
+                _json.int_value(entry[name], what=name, maximum=_LATEST)
+            except _json.JSONInputError as exc:
+                return str(exc)
+    if section in _SECRET_SECTIONS and not isinstance(entry.get("secret"), str):
+        return "no secret"
+    if section == "AccessToken" and entry.get("expires_on") is None:
+        return "no expires_on"
+    return None
 
 
 _SECTION = re.compile(r'"(' + "|".join(SECTIONS) + r')"\s*:\s*\{')
 _ENTRY_KEY = re.compile(r'\s*,?\s*"((?:[^"\\]|\\.)*)"\s*:\s*(?=\{)')
 
 
-def salvage(blob: bytes, key: bytes | None) -> Document:
+def salvage(blob: bytes, key: bytes | None, *, allow_plaintext: bool = False) -> Document:
     """Recover the entries that can still be read from a damaged document.
 
     A truncated or partly overwritten msal cache keeps most of its entries intact: every
-    ``"key": {...}`` object that parses on its own inside a known section is kept.
+    ``"key": {...}`` object that parses on its own inside a known section, within the bounds
+    of the JSON reader, and that the cache can use (see :func:`entry_problem`) is kept.
 
     Args:
         blob: The damaged bytes.
-        key: The AES-GCM key (an encrypted document that fails authentication yields nothing).
+        key: The AES-GCM key (an encrypted document that fails authentication, or a plain one
+            under a key, yields nothing).
+        allow_plaintext: Salvage a plain document although a key is set (a migration only).
 
     Returns:
         The readable entries, possibly none.
     """
+    if len(blob) > MAX_BLOB_BYTES:
+        return {}
     try:
-        text = _plaintext(blob, key).decode("utf-8", errors="replace")
+        text = _plaintext(blob, key, allow_plaintext=allow_plaintext)
     except UndecryptableDocument:
         return {}
-    decoder = json.JSONDecoder()
+    return _salvage_text(text.decode("utf-8", errors="replace"))
+
+
+def _salvage_text(text: str) -> Document:
     out: Document = {}
     headers = list(_SECTION.finditer(text))
     for i, header in enumerate(headers):
         end = headers[i + 1].start() if i + 1 < len(headers) else len(text)
         pos = header.end()
+        section = header.group(1)
         while pos < end:
             match = _ENTRY_KEY.match(text, pos)
             if match is None:
                 break
             try:
-                entry, pos = decoder.raw_decode(text, match.end())
-            except ValueError:
+                entry, pos = _json.raw_decode(text, match.end())
+                name = _json.loads(f'"{match.group(1)}"')
+            except _json.JSONInputError:
                 break
-            if isinstance(entry, dict):
-                out.setdefault(header.group(1), {})[json.loads(f'"{match.group(1)}"')] = entry
+            if isinstance(name, str) and entry_problem(section, entry) is None:
+                out.setdefault(section, {})[name] = entry
     return out
 
 

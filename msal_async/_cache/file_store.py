@@ -4,10 +4,12 @@ Reads check ``(inode, mtime, size)`` first and parse only when the file changed.
 under msal-extensions' ``<file>.lockfile`` and replace the file atomically (temporary file,
 fsync, rename, mode 0600), then stamp the file's mtime with the time of the rename: msal-extensions
 reloads only a file modified after its last sync, so the mtime must not be the (earlier) time of
-the temporary write. A file that cannot be parsed is never overwritten silently: the entries
+the temporary write. A file that cannot be parsed (truncated, not JSON, nested too deeply,
+too large, or with entries the cache cannot use) is never overwritten silently: the entries
 that can still be read are kept, the file is moved aside to ``<name>.corrupt-<ts>`` and an error
-is logged. A file this process cannot decrypt (no key, or another key) is not damaged: it is left
-untouched, and saves fail until the key matches. All disk work runs in worker threads.
+is logged. A file this process cannot decrypt (no key, another key, or plain JSON under a key)
+is not damaged: it is left untouched, and saves fail until the key matches. Folders it creates
+are 0700 and files 0600, whatever the umask. All disk work runs in worker threads.
 """
 
 from __future__ import annotations
@@ -19,20 +21,29 @@ import re
 import secrets
 import time
 from collections.abc import Callable, Hashable
-from pathlib import Path
 
 import anyio.to_thread
 
 from msal_async._cache.codec import (
     CorruptDocument,
     Document,
+    PlaintextDocument,
     UndecryptableDocument,
     check_key,
     decode,
     encode,
+    is_plaintext,
     salvage,
 )
-from msal_async._cache.file_lock import hold_lock, pid_alive
+from msal_async._cache.file_io import (
+    holds_plaintext,
+    make_folders,
+    read_bounded,
+    sweep_temp_files,
+    version_of,
+    write_replacing,
+)
+from msal_async._cache.file_lock import BusyLocks, hold_lock
 from msal_async._cache.protocol import AsyncPersistence, Loaded
 
 __all__ = ["FilePersistence"]
@@ -41,13 +52,8 @@ logger = logging.getLogger("msal_async.persistence")
 
 _ABSENT = ("absent",)
 _SAFE_NAME = re.compile(r"[A-Za-z0-9._-]{1,120}")
-_TEMP_SUFFIX = re.compile(r"\.tmp-(\d+)-[0-9a-f]{8}")
 #: Seconds between two looks (per cache file) for temporary files a crashed writer left.
 _SWEEP_EVERY = 600.0
-
-
-def _version(st: os.stat_result) -> Hashable:
-    return (st.st_ino, st.st_mtime_ns, st.st_size)
 
 
 class FilePersistence(AsyncPersistence):
@@ -63,8 +69,10 @@ class FilePersistence(AsyncPersistence):
         location: The cache file, or a folder.
         encryption_key: Encrypt at rest with AES-GCM under this 16/24/32-byte key (the file is
             then no longer readable by msal-extensions). None stores plain JSON, as msal does.
-        lock_timeout: Seconds to wait for the lock file before giving up on one save (the
-            tokens stay in memory and the next save retries).
+        lock_timeout: Seconds one save waits for a lock file another process holds. Then it
+            raises :class:`~msal_async._cache.protocol.StoreBusy` (the tokens stay in memory
+            and a later save writes them); while that same holder keeps the lock, later saves
+            give up after one attempt instead of waiting again.
         stale_lock_after: A lock file whose holder died is removed at once; one whose holder
             seems alive but that is older than this many seconds is removed too. The same
             rule removes temporary files (``<file>.tmp-<pid>-<hex>``) a crashed writer left.
@@ -79,7 +87,7 @@ class FilePersistence(AsyncPersistence):
         location: str | os.PathLike[str],
         *,
         encryption_key: bytes | None = None,
-        lock_timeout: float = 10.0,
+        lock_timeout: float = 2.0,
         stale_lock_after: float = 30.0,
     ) -> None:
         if not isinstance(location, (str, os.PathLike)):
@@ -100,6 +108,7 @@ class FilePersistence(AsyncPersistence):
         self.lock_timeout = float(lock_timeout)
         self.stale_lock_after = float(stale_lock_after)
         self._undecryptable: dict[str, Hashable] = {}  # path -> the version that failed
+        self._busy = BusyLocks()
         self._swept: dict[str, float] = {}  # path -> monotonic time of the last temp sweep
 
     @property
@@ -149,10 +158,12 @@ class FilePersistence(AsyncPersistence):
 
         Raises:
             OSError: The file exists but cannot be read.
-            LockTimeout: The file did not parse (or was empty) and the lock to read it again
+            StoreBusy: The file did not parse (or was empty) and the lock to read it again
                 was not free.
-            UndecryptableDocument: The file is encrypted and this process's key does not
-                authenticate it (logged once; the file is left untouched).
+            UndecryptableDocument: This process's key does not authenticate the file (it is
+                encrypted under another key, or plain JSON under a key: a
+                :class:`~msal_async._cache.codec.PlaintextDocument`); logged once, and the
+                file is left untouched.
         """
         path = self.path_of(partition)
         if self.unchanged(partition, known):
@@ -184,7 +195,7 @@ class FilePersistence(AsyncPersistence):
         if known is None:
             return False
         try:
-            return _version(os.stat(self.path_of(partition))) == known
+            return version_of(os.stat(self.path_of(partition))) == known
         except FileNotFoundError:
             return known == _ABSENT
         except OSError:
@@ -195,12 +206,10 @@ class FilePersistence(AsyncPersistence):
             st = os.stat(path)
         except FileNotFoundError:
             return None if known == _ABSENT else Loaded(_ABSENT, {})
-        if _version(st) == known:
+        if version_of(st) == known:
             return None
         try:
-            with open(path, "rb") as handle:
-                version = _version(os.fstat(handle.fileno()))
-                blob = handle.read()
+            version, blob = read_bounded(path)
         except FileNotFoundError:
             return None if known == _ABSENT else Loaded(_ABSENT, {})
         if not blob.strip():
@@ -208,25 +217,41 @@ class FilePersistence(AsyncPersistence):
             raise CorruptDocument(msg)  # maybe mid-write: load() reads it again under the lock
         return Loaded(version, self._decode(path, version, blob))
 
-    def _decode(self, path: str, version: Hashable, blob: bytes) -> Document:
+    def _decode(
+        self, path: str, version: Hashable, blob: bytes, *, allow_plaintext: bool = False
+    ) -> Document:
         try:
-            document = decode(blob, self._key)
+            document = decode(blob, self._key, allow_plaintext=allow_plaintext)
         except UndecryptableDocument as exc:
             if path not in self._undecryptable:
-                logger.error(
-                    "The token cache file %s cannot be decrypted by this process (%s): its "
-                    "encryption_key is missing or differs from the key the file was written "
-                    "with. The file is left untouched; tokens are served from memory and not "
-                    "saved to it until the keys match (if the file is damaged instead, move it "
-                    "away by hand)",
-                    path,
-                    exc,
-                )
+                self._log_undecryptable(path, exc)
             self._undecryptable[path] = version
             raise
         if self._undecryptable.pop(path, None) is not None:
             logger.warning("The token cache file %s can be decrypted again; using it", path)
         return document
+
+    @staticmethod
+    def _log_undecryptable(path: str, exc: UndecryptableDocument) -> None:
+        if isinstance(exc, PlaintextDocument):
+            logger.error(
+                "The token cache file %s is not encrypted, but this FilePersistence has an "
+                "encryption_key: it is refused (whoever can write the file could have planted "
+                "its tokens) and left untouched; tokens are served from memory and not saved "
+                "to it. To encrypt an existing plain cache, call encrypt_plaintext_cache() "
+                "once; otherwise remove the file",
+                path,
+            )
+            return
+        logger.error(
+            "The token cache file %s cannot be decrypted by this process (%s): its "
+            "encryption_key is missing or differs from the key the file was written "
+            "with. The file is left untouched; tokens are served from memory and not "
+            "saved to it until the keys match (if the file is damaged instead, move it "
+            "away by hand)",
+            path,
+            exc,
+        )
 
     async def save(self, partition: str | None, update: Callable[[Document], Document]) -> Loaded:
         """Apply ``update`` to the stored document under the lock file and replace the file.
@@ -239,34 +264,84 @@ class FilePersistence(AsyncPersistence):
             What is stored now.
 
         Raises:
-            LockTimeout: The lock file stayed taken for ``lock_timeout`` seconds.
+            StoreBusy: Another process held the lock file for ``lock_timeout`` seconds (or
+                held it that long before and still holds it); nothing was written.
             OSError: The file could not be written (disk full...): nothing was replaced.
             UndecryptableDocument: The stored file cannot be decrypted with this process's key;
                 it is left as it is (never overwritten: other processes can read it).
         """
-        path = self.path_of(partition)
-        await anyio.to_thread.run_sync(self._ensure_folder, path)
+        return await self._locked(self.path_of(partition), update, allow_plaintext=False)
+
+    async def _locked(
+        self, path: str, update: Callable[[Document], Document], *, allow_plaintext: bool
+    ) -> Loaded:
+        await anyio.to_thread.run_sync(make_folders, os.path.dirname(path))
         async with hold_lock(
-            path + ".lockfile", wait=self.lock_timeout, stale_after=self.stale_lock_after
+            path + ".lockfile",
+            wait=self.lock_timeout,
+            stale_after=self.stale_lock_after,
+            busy=self._busy,
         ):
-            return await anyio.to_thread.run_sync(self._read_update_write, path, update)
+            return await anyio.to_thread.run_sync(
+                self._read_update_write, path, update, allow_plaintext
+            )
 
-    @staticmethod
-    def _ensure_folder(path: str) -> None:
-        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    async def encrypt_plaintext_cache(self) -> list[str]:
+        """Encrypt, once, a plain-JSON cache written before ``encryption_key`` was set.
 
-    def _read_locked(self, path: str) -> tuple[Document, bool]:
+        A persistence with a key refuses plain documents (anyone who can write the file could
+        have planted them); this explicit one-shot migration reads them and rewrites them
+        encrypted under the key, under the lock file. Call it once when turning encryption on
+        for an existing cache, before serving tokens. Files already encrypted under this key
+        are left alone; a damaged plain file is salvaged and moved aside as usual.
+
+        Returns:
+            The files that were encrypted.
+
+        Raises:
+            ValueError: This persistence has no ``encryption_key``.
+            StoreBusy: Another process holds a file's lock.
+            UndecryptableDocument: A file is encrypted under another key (left untouched).
+            OSError: A file could not be read or written.
+        """
+        if self._key is None:
+            msg = "encrypt_plaintext_cache() needs a FilePersistence with an encryption_key"
+            raise ValueError(msg)
+        paths = await anyio.to_thread.run_sync(self._stored_paths)
+        encrypted = []
+        for path in paths:
+            if not await anyio.to_thread.run_sync(holds_plaintext, path):
+                continue
+            await self._locked(path, _unchanged, allow_plaintext=True)
+            logger.warning("Encrypted the plain token cache file %s", path)
+            encrypted.append(path)
+        return encrypted
+
+    def _stored_paths(self) -> list[str]:
+        if not self.partitioned:
+            return [self._location]
+        try:
+            names = sorted(os.listdir(self._location))
+        except FileNotFoundError:
+            return []
+        return [
+            os.path.join(self._location, name)
+            for name in names
+            if name.endswith(".json") and _SAFE_NAME.fullmatch(name)
+        ]
+
+    def _read_locked(self, path: str, *, allow_plaintext: bool) -> tuple[Document, bool]:
         """The stored document (salvaged if damaged) and whether the file must be rewritten."""
         try:
-            with open(path, "rb") as handle:
-                version = _version(os.fstat(handle.fileno()))
-                blob = handle.read()
+            version, blob = read_bounded(path)
         except FileNotFoundError:
             return {}, False
+        # UndecryptableDocument propagates; a plain file being migrated must be rewritten.
+        rewrite = allow_plaintext and is_plaintext(blob)
         try:
-            return self._decode(path, version, blob), False  # UndecryptableDocument propagates
+            return self._decode(path, version, blob, allow_plaintext=allow_plaintext), rewrite
         except CorruptDocument as exc:
-            kept = salvage(blob, self._key)
+            kept = salvage(blob, self._key, allow_plaintext=allow_plaintext)
             aside = f"{path}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(3)}"
             os.replace(path, aside)
             logger.error(
@@ -279,82 +354,22 @@ class FilePersistence(AsyncPersistence):
             )
             return kept, True
 
-    def _read_update_write(self, path: str, update: Callable[[Document], Document]) -> Loaded:
-        self._sweep_temp_files(path)
-        stored, rewrite = self._read_locked(path)
+    def _read_update_write(
+        self, path: str, update: Callable[[Document], Document], allow_plaintext: bool
+    ) -> Loaded:
+        now = time.monotonic()
+        if now - self._swept.get(path, -_SWEEP_EVERY) >= _SWEEP_EVERY:
+            self._swept[path] = now
+            sweep_temp_files(path, stale_after=self.stale_lock_after)
+        stored, rewrite = self._read_locked(path, allow_plaintext=allow_plaintext)
         document = update(stored)
         if document == stored and not rewrite:
             try:
-                return Loaded(_version(os.stat(path)), stored)
+                return Loaded(version_of(os.stat(path)), stored)
             except FileNotFoundError:
                 return Loaded(_ABSENT, stored)
-        blob = encode(document, self._key)
-        tmp = f"{path}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            try:
-                view = memoryview(blob)
-                while view:
-                    view = view[os.write(fd, view) :]
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(tmp, path)
-        except OSError:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        # The file's mtime is now the temporary write's, which can be earlier than an
-        # msal-extensions peer's last sync (it reloads only when ``_last_sync < mtime``): stamp
-        # the rename's time, exactly (the kernel's coarse clock may lag time.time()).
-        stamp = time.time_ns()
-        try:
-            os.utime(path, ns=(stamp, stamp))
-        except OSError:
-            logger.warning("Could not set the mtime of the token cache file %s", path)
-        _fsync_folder(os.path.dirname(path))
-        return Loaded(_version(os.stat(path)), document)
-
-    def _sweep_temp_files(self, path: str) -> None:
-        """Remove ``<path>.tmp-<pid>-<hex>`` files a crashed writer left (called under the lock).
-
-        Writers create them only while holding the lock, so while we hold it such a file is
-        abandoned when its writer is gone or when it is older than ``stale_lock_after``.
-        """
-        now = time.monotonic()
-        last = self._swept.get(path)
-        if last is not None and now - last < _SWEEP_EVERY:
-            return
-        self._swept[path] = now
-        folder, base = os.path.split(path)
-        try:
-            names = os.listdir(folder or ".")
-        except OSError:
-            return
-        for name in names:
-            match = _TEMP_SUFFIX.fullmatch(name, len(base)) if name.startswith(base) else None
-            if match is None:
-                continue
-            leftover = os.path.join(folder, name)
-            pid = int(match.group(1))
-            try:
-                age = time.time() - os.stat(leftover).st_mtime
-                dead = pid != os.getpid() and not pid_alive(pid)
-                if not dead and age < self.stale_lock_after:
-                    continue
-                os.unlink(leftover)
-            except FileNotFoundError:
-                continue
-            except OSError as exc:
-                logger.warning("Could not remove a temporary token cache file: %s", exc)
-                continue
-            logger.warning(
-                "Removed a temporary token cache file %s left by an interrupted write "
-                "(writer pid %d %s, %.0f s old)",
-                leftover,
-                pid,
-                "is not running" if dead else "did not finish",
-                age,
-            )
+        write_replacing(path, encode(document, self._key))
+        return Loaded(version_of(os.stat(path)), document)
 
 
 _UNDECRYPTABLE = "the cache file cannot be decrypted with this process's encryption_key"
@@ -362,16 +377,3 @@ _UNDECRYPTABLE = "the cache file cannot be decrypted with this process's encrypt
 
 def _unchanged(document: Document) -> Document:
     return document
-
-
-def _fsync_folder(folder: str) -> None:
-    try:
-        fd = os.open(folder or ".", os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass  # not every file system lets a directory be fsynced
-    finally:
-        os.close(fd)

@@ -12,11 +12,26 @@ from dataclasses import dataclass
 
 from msal_async._cache.codec import Document
 
-__all__ = ["AsyncPersistence", "Loaded", "StoreUnavailable", "UnsupportedBackendError"]
+__all__ = [
+    "AsyncPersistence",
+    "Loaded",
+    "StoreBusy",
+    "StoreUnavailable",
+    "UnsupportedBackendError",
+]
 
 
 class StoreUnavailable(ConnectionError):
     """The store failed a moment ago and is left alone for a while (the failure was logged)."""
+
+
+class StoreBusy(TimeoutError):
+    """Another process holds the store's lock; nothing was read or written (transient).
+
+    Raised by a save (or a load that needed the lock) after a short, bounded wait, and at once
+    while the same holder keeps the lock. Not damage and not an outage: the caller keeps its
+    changes and tries again later. The store logs a stuck holder once.
+    """
 
 
 class UnsupportedBackendError(RuntimeError):

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
-import json
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import urlparse
+
+from .. import _json
+from .._oauth2.oidc import decode_id_token
 
 __all__ = [
     "EXT_CACHE_KEY_EXCLUDED_FIELDS",
@@ -169,35 +170,21 @@ def compute_ext_cache_key(data: Mapping[str, Any] | None) -> str:
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii").lower()
 
 
-def _b64url_json(raw: str, what: str) -> dict[str, Any]:
-    try:
-        decoded = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
-    except (binascii.Error, ValueError, TypeError) as exc:
-        msg = f"The {what} is not base64url-encoded JSON"
-        raise ValueError(msg) from exc
-    if not isinstance(decoded, dict):
-        msg = f"The {what} is not a JSON object"
-        raise ValueError(msg)  # noqa: TRY004 - a bad value inside a string, not a bad argument type
-    return decoded
-
-
 def decode_id_token_claims(id_token: str) -> dict[str, Any]:
     """Decode an ID token's payload WITHOUT validating it (as msal, issue #911).
 
+    The one decoder is :func:`msal_async._oauth2.oidc.decode_id_token` (payload only, as msal).
+
     Args:
-        id_token: A compact JWS.
+        id_token: A JWT.
 
     Returns:
         The claims.
 
     Raises:
-        ValueError: It is not a JWT with a JSON payload.
+        ValueError: It is not a JWT with a JSON object payload.
     """
-    parts = id_token.split(".")
-    if len(parts) < 2:  # header.payload[.signature]
-        msg = "The id_token is not a JWT"
-        raise ValueError(msg)
-    return _b64url_json(parts[1], "id_token payload")
+    return decode_id_token(id_token)
 
 
 def parse_account(
@@ -212,13 +199,20 @@ def parse_account(
     Returns:
         ``(client_info, home_account_id)``: ``"{uid}.{utid}"`` from ``client_info``; else the ID
         token ``sub`` (ADFS); else ``({}, None)`` (client credentials).
+
+    Raises:
+        ValueError: ``client_info`` is not base64url JSON, or the ID token is the only source
+            of the account and has no ``sub`` string.
     """
     if "client_info" in response:
-        client_info = _b64url_json(response["client_info"], "client_info")
+        client_info = _json.b64url_object(response["client_info"], what="client_info")
         if "uid" in client_info and "utid" in client_info:
             return client_info, f"{client_info['uid']}.{client_info['utid']}"
     if id_token_claims:
-        sub = id_token_claims["sub"]  # OIDC Core 2: sub is required
+        sub = id_token_claims.get("sub")  # OIDC Core 2: sub is required
+        if not isinstance(sub, str) or not sub:
+            msg = "the id_token has no sub claim and no client_info names the user"
+            raise ValueError(msg)
         return {"uid": sub}, sub
     return {}, None
 
@@ -252,12 +246,15 @@ def environment_and_realm(token_endpoint: str) -> tuple[str, str]:
 def _access_token_entry(event: Mapping[str, Any], common: Entry, target: str, now: int) -> Entry:
     response, data = event.get("response") or {}, event.get("data") or {}
     if "expires_in" in response:
-        expires_in = int(response["expires_in"])  # AAD v1 sends strings
+        expires_in = _seconds(response, "expires_in")  # AAD v1 sends strings
     elif response.get("expires_on"):  # some managed identity sources send only this
-        expires_in = int(response["expires_on"]) - now
+        expires_in = _seconds(response, "expires_on") - now
     else:
         expires_in = 600
-    ext_expires_in = int(response.get("ext_expires_in", expires_in))
+    if "ext_expires_in" in response:
+        ext_expires_in = _seconds(response, "ext_expires_in")
+    else:
+        ext_expires_in = expires_in
     at: Entry = {
         "credential_type": CredentialType.ACCESS_TOKEN,
         "secret": response["access_token"],
@@ -277,8 +274,12 @@ def _access_token_entry(event: Mapping[str, Any], common: Entry, target: str, no
     if ext_cache_key:
         at["ext_cache_key"] = ext_cache_key
     if "refresh_in" in response:
-        at["refresh_on"] = str(now + int(response["refresh_in"]))
+        at["refresh_on"] = str(now + _seconds(response, "refresh_in"))
     return at
+
+
+def _seconds(response: Mapping[str, Any], name: str) -> int:
+    return _json.int_value(response[name], what=name)
 
 
 def _account_entry(event: Mapping[str, Any], common: Entry, claims: Mapping[str, Any]) -> Entry:
@@ -292,7 +293,7 @@ def _account_entry(event: Mapping[str, Any], common: Entry, claims: Mapping[str,
         "local_account_id": event["_account_id"]
         if "_account_id" in event
         else claims.get("oid", claims.get("sub")),
-        "username": claims.get("preferred_username", claims.get("upn"))
+        "username": _string(claims.get("preferred_username", claims.get("upn")))
         or data.get("username")  # ROPC
         or event.get("username")  # federated ROPC
         or "",  # the schema does not allow null
@@ -303,6 +304,12 @@ def _account_entry(event: Mapping[str, Any], common: Entry, claims: Mapping[str,
     if event.get("grant_type") in _ACCOUNT_SOURCE_GRANTS:
         account["account_source"] = event["grant_type"]
     return account
+
+
+def _string(value: Any) -> str | None:
+    # A claim of another JSON type (a hostile or odd ID token) is no username: callers
+    # compare usernames as strings.
+    return value if isinstance(value, str) else None
 
 
 def entries_from_event(event: Mapping[str, Any], *, now: int) -> list[tuple[str, Entry]]:
@@ -317,7 +324,8 @@ def entries_from_event(event: Mapping[str, Any], *, now: int) -> list[tuple[str,
         RefreshToken, AppMetadata (the last always).
 
     Raises:
-        ValueError: The token endpoint, ``client_info`` or ``id_token`` is malformed.
+        ValueError: The token endpoint, ``client_info``, ``id_token`` or a number of seconds
+            (``expires_in``, ``ext_expires_in``, ``refresh_in``, ``expires_on``) is malformed.
     """
     environment = realm = None
     if "token_endpoint" in event:
@@ -329,6 +337,9 @@ def entries_from_event(event: Mapping[str, Any], *, now: int) -> list[tuple[str,
     claims = response.get("id_token_claims") or (
         decode_id_token_claims(id_token) if id_token else {}
     )
+    if not isinstance(claims, Mapping):
+        msg = "the response's id_token_claims is not an object"
+        raise ValueError(msg)  # noqa: TRY004 (a bad value inside the event)
     client_info, home_account_id = parse_account(response, claims)
     target = " ".join(sorted(event.get("scope") or []))
     common: Entry = {

@@ -17,7 +17,7 @@ import warnings
 from collections.abc import Generator, Hashable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from msal_async import _clock
+from msal_async import _clock, _json
 from msal_async._cache import schema
 from msal_async._cache.freshness import AGING, EXPIRING, CachedToken, TokenQuery
 from msal_async._cache.indexes import AccessTokenIndex, FoldedIndex, Index
@@ -636,7 +636,7 @@ class SerializableTokenCache(TokenCache):
         Raises:
             ValueError: It is not JSON, or not an object of sections (the cache is unchanged).
         """
-        loaded = json.loads(state) if state else {}
+        loaded = _json.loads(state, limit=_json.MAX_DOCUMENT_BYTES) if state else {}
         if not isinstance(loaded, dict) or any(
             not isinstance(loaded.get(ct, {}), dict) for ct in schema.KEY_MAKERS
         ):

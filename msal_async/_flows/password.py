@@ -7,14 +7,13 @@ neither is ever logged, and no error message quotes either.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from .. import _clock
+from .. import _clock, _json
 from .._errors import error_result
 from .._oauth2 import wstrust
 from .._oauth2.grants import PASSWORD, SAML_BEARER
@@ -53,8 +52,8 @@ def _json_object(status: int, text: str, what: str, correlation_id: str) -> dict
             SERVER_ERROR, f"The {what} answered HTTP {status}.", correlation_id=correlation_id
         )
     try:
-        payload = json.loads(text)
-    except ValueError:
+        payload = _json.loads(text)
+    except _json.JSONInputError:
         payload = None
     if status >= 400 or not isinstance(payload, dict):
         return error_result(

@@ -8,7 +8,6 @@ source applies (msal decides it twice, in ``get_managed_identity_source`` and
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 import uuid
@@ -17,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
 
+from .. import _json
 from .._errors import ManagedIdentityError
 from .._version import CLIENT_SKU, __version__
 
@@ -316,28 +316,66 @@ def _token(
     }
 
 
+def _invalid(what: str) -> dict[str, Any]:
+    return {
+        "error": "invalid_response",
+        "error_description": f"The managed identity endpoint answered {what}.",
+    }
+
+
 def _load(text: str) -> Any:
-    # A non-JSON body raises ValueError (json.JSONDecodeError), as msal lets it escape.
-    return json.loads(text)
+    """The body as JSON, or an error dict for JSON that must not be processed.
+
+    A body that is not JSON at all raises ValueError, as msal lets it escape; JSON nested too
+    deeply, too large, or with a non-finite or overlong number is an ``invalid_response``.
+    """
+    try:
+        return _json.loads(text)
+    except _json.JSONInputError as exc:
+        if exc.reason in ("syntax", "encoding"):
+            raise
+        return _Refused(_invalid(f"a body that is not acceptable JSON ({exc})"))
+
+
+@dataclass(frozen=True)
+class _Refused:
+    error: dict[str, Any]
+
+
+def _checked_token(
+    payload: Mapping[str, Any], field_name: str, now: float, *, token_type: str | None
+) -> dict[str, Any]:
+    if not isinstance(payload["access_token"], str):
+        return _invalid("an access_token that is not a string")
+    try:
+        seconds = _json.int_value(payload[field_name], what=field_name)
+    except _json.JSONInputError as exc:
+        return _invalid(f"a malformed token: {exc}")
+    # An expires_on already past (clock skew) is a token that expires now, not a negative life.
+    expires_in = max(0, seconds - int(now)) if field_name == "expires_on" else seconds
+    return _token(payload, expires_in, token_type=token_type)
 
 
 def parse_with_expires_on(source: str, status: int, text: str, *, now: float) -> dict[str, Any]:
     """App Service, Azure ML and Service Fabric answer ``expires_on`` (epoch seconds).
 
     Returns:
-        The normalized token, or msal's error dict for the source.
+        The normalized token, msal's error dict for the source, or ``invalid_response`` for a
+        malformed answer (an ``expires_on`` that is not a time, JSON nested too deeply...).
 
     Raises:
-        ValueError: the body is not JSON.
+        ValueError: the body is not JSON (as msal).
     """
     payload = _load(text)
+    if isinstance(payload, _Refused):
+        return payload.error
     if not isinstance(payload, dict):
         payload = {}
     if payload.get("access_token") and payload.get("expires_on"):
-        expires_in = int(payload["expires_on"]) - int(now)
         if source == SERVICE_FABRIC:
-            return _token(payload, expires_in, token_type=str(payload.get("token_type")))
-        return _token(payload, expires_in, token_type=None)
+            token_type = str(payload.get("token_type"))
+            return _checked_token(payload, "expires_on", now, token_type=token_type)
+        return _checked_token(payload, "expires_on", now, token_type=None)
     if source == SERVICE_FABRIC:
         raw_error = payload.get("error")
         error: dict[str, Any] = raw_error if isinstance(raw_error, dict) else {}
@@ -360,10 +398,11 @@ def parse_with_expires_in(source: str, status: int, text: str, *, now: float) ->
     """VM IMDS and Azure Arc answer ``expires_in``.
 
     Returns:
-        The normalized token; IMDS errors as sent, Arc errors as ``invalid_request``.
+        The normalized token; IMDS errors as sent, Arc errors as ``invalid_request``;
+        ``invalid_response`` for a malformed answer.
 
     Raises:
-        ValueError: an IMDS body that is not JSON.
+        ValueError: an IMDS body that is not JSON (as msal).
     """
     try:
         payload = _load(text)
@@ -371,11 +410,15 @@ def parse_with_expires_in(source: str, status: int, text: str, *, now: float) ->
         if source == AZURE_ARC:
             return {"error": "invalid_request", "error_description": text}
         raise
+    if isinstance(payload, _Refused):
+        return payload.error
     if isinstance(payload, dict) and payload.get("access_token") and payload.get("expires_in"):
-        return _token(payload, int(payload["expires_in"]), token_type=None)
+        return _checked_token(payload, "expires_in", now, token_type=None)
     if source == AZURE_ARC or not isinstance(payload, dict):
         return {"error": "invalid_request", "error_description": text}
-    return payload
+    if not isinstance(payload.get("error"), str) or not payload["error"]:
+        return _invalid("neither a token nor an error")  # msal returns it as it is
+    return {k: v for k, v in payload.items() if k != "access_token"}  # IMDS's error, as sent
 
 
 def check_arc_echo(identity: Mapping[str, Any], payload_text: str) -> None:
@@ -387,7 +430,12 @@ def check_arc_echo(identity: Mapping[str, Any], payload_text: str) -> None:
     id_type = identity.get(_ID_TYPE)
     if id_type not in _IMDS_NAMES or not identity.get(_ID):
         return
-    payload = json.loads(payload_text)
+    try:
+        payload = _json.loads(payload_text)
+    except _json.JSONInputError:
+        return  # no token can be read from it either: the parser reports the answer
+    if not isinstance(payload, dict):
+        return
     echoed = {
         "ClientId": payload.get("client_id"),
         "ObjectId": payload.get("object_id"),

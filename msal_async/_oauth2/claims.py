@@ -6,6 +6,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from .. import _json
+
 __all__ = ["merge_capabilities", "merge_claims", "parse_claims"]
 
 
@@ -16,9 +18,9 @@ def parse_claims(value: str, *, name: str = "claims_challenge") -> dict[str, Any
         ValueError: not a JSON object.
     """
     try:
-        parsed = json.loads(value)
-    except ValueError:
-        msg = f"{name} must be a JSON object string; got text that is not JSON"
+        parsed = _json.loads(value)
+    except _json.JSONInputError as exc:
+        msg = f"{name} must be a JSON object string; got text that is not acceptable JSON ({exc})"
         raise ValueError(msg) from None
     if not isinstance(parsed, dict):
         msg = f"{name} must be a JSON object string; got JSON {type(parsed).__name__}"

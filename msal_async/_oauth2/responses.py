@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from .. import _json
+from .._cache.schema import parse_account
 from .._errors import error_result
+from .oidc import decode_id_token
 
 __all__ = [
     "INVALID_RESPONSE",
     "SERVER_ERROR",
     "cache_hit_result",
+    "check_token_fields",
     "clean_result",
     "parse_token_response",
 ]
@@ -54,10 +57,11 @@ def parse_token_response(
             "token response; it was discarded.",
             correlation_id=correlation_id,
         )
+    unreadable = None
     try:
-        payload = json.loads(text)
-    except ValueError:
-        payload = None
+        payload = _json.loads(text)
+    except _json.JSONInputError as exc:
+        payload, unreadable = None, exc
     error = _error_from_body(payload, correlation_id)
     if error is not None:
         return error
@@ -69,7 +73,7 @@ def parse_token_response(
             correlation_id=correlation_id,
         )
     if not isinstance(payload, dict):
-        kind = "a non-JSON body" if payload is None else f"JSON {type(payload).__name__}"
+        kind = _kind_of(payload, unreadable)
         return error_result(
             INVALID_RESPONSE,
             f"The token endpoint answered HTTP {status_code} with {kind} "
@@ -88,17 +92,59 @@ def parse_token_response(
             "The token response has no access_token.",
             correlation_id=correlation_id,
         )
-    expires_in = payload.get("expires_in")
-    if expires_in is not None:
-        try:
-            payload["expires_in"] = int(expires_in)
-        except (TypeError, ValueError):
-            return error_result(
-                INVALID_RESPONSE,
-                f"The token response has a malformed expires_in ({type(expires_in).__name__}).",
-                correlation_id=correlation_id,
-            )
+    problem = check_token_fields(payload)
+    if problem is not None:
+        return error_result(
+            INVALID_RESPONSE,
+            f"The token response is malformed: {problem}.",
+            correlation_id=correlation_id,
+        )
     return payload
+
+
+def _kind_of(payload: Any, unreadable: _json.JSONInputError | None) -> str:
+    if unreadable is None:
+        return f"JSON {type(payload).__name__}"
+    if unreadable.reason == "syntax":
+        return "a non-JSON body"
+    return f"a body that is not acceptable JSON ({unreadable})"
+
+
+def check_token_fields(payload: dict[str, Any]) -> str | None:
+    """Check (and normalize in place) the fields of a token response that msal computes with.
+
+    What msal would crash on, or cache wrongly, is refused here, before anything is cached:
+    ``expires_in``, ``ext_expires_in`` and ``refresh_in`` must be integers of seconds (msal's
+    ``int(...)``; they become ints), as ``expires_on`` where it stands in for ``expires_in``;
+    ``refresh_token`` a string; ``client_info`` base64url JSON; ``id_token`` a JWT with a JSON
+    payload; and a response with an ID token but no ``client_info`` naming the user must carry
+    the ``sub`` claim (the account's id then).
+
+    Args:
+        payload: A successful token response (changed in place: numbers become ints).
+
+    Returns:
+        None when it is fine, else what is wrong (no value of the response is quoted).
+    """
+    numbers = ["expires_in", "ext_expires_in", "refresh_in"]
+    if "expires_in" not in payload and payload.get("expires_on"):
+        numbers.append("expires_on")
+    try:
+        for name in numbers:
+            if name in payload:
+                payload[name] = _json.int_value(payload[name], what=name)
+        refresh_token = payload.get("refresh_token")
+        if refresh_token and not isinstance(refresh_token, str):
+            return "refresh_token is not a string"
+        id_token = payload.get("id_token")
+        decoded = decode_id_token(id_token) if id_token else {}
+        claims = payload.get("id_token_claims") or decoded  # what the cache will use (msal's)
+        if not isinstance(claims, dict):
+            return "id_token_claims is not an object"
+        parse_account(payload, claims)
+    except ValueError as exc:
+        return str(exc)
+    return None
 
 
 def clean_result(raw: dict[str, Any], *, now: float) -> dict[str, Any]:

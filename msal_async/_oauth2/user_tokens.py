@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from .. import _json
 from .scopes import RESERVED_SCOPES
 
 __all__ = [
@@ -59,10 +57,10 @@ def anchor_from_client_info(client_info: object) -> str | None:
     if not isinstance(client_info, str) or not client_info:
         return None
     try:
-        decoded = json.loads(base64.urlsafe_b64decode(client_info + "=" * (-len(client_info) % 4)))
-    except (binascii.Error, ValueError):
+        decoded = _json.b64url_object(client_info, what="client_info")
+    except _json.JSONInputError:
         return None
-    if isinstance(decoded, dict) and "uid" in decoded and "utid" in decoded:
+    if "uid" in decoded and "utid" in decoded:
         return f"Oid:{decoded['uid']}@{decoded['utid']}"
     return None
 

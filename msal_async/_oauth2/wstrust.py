@@ -6,7 +6,8 @@ username and password over TLS (WS-Trust 1.3 preferred over 2005), and trades th
 assertion in the answer for tokens at the token endpoint (RFC 7522).
 
 XML from the network is parsed with the standard library only after refusing any document
-type declaration, so no entity (external or recursive) is ever expanded.
+type declaration, so no entity (external or recursive) is ever expanded; documents larger than
+the transport's 4 MiB or nested deeper than 64 elements are refused while they are read.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import uuid
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+
+from .. import _json
 
 __all__ = [
     "ACTION_13",
@@ -62,6 +65,9 @@ _GRANTS = {
     "http://docs.oasis-open.org/wss/oasis-wss-saml-token-profile-1.1#SAMLV2.0": SAML2_GRANT,
 }
 _DECLARATION = re.compile(r"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
+#: The deepest element nesting accepted (MEX documents nest about 10 levels, RSTRs about 15).
+MAX_XML_DEPTH = _json.MAX_DEPTH
+_FEED = 64 * 1024  # characters per parser feed: the depth check runs between feeds
 
 
 @dataclass(frozen=True)
@@ -92,7 +98,7 @@ class RstrResult:
 
 
 def parse_xml(text: str) -> ET.Element:
-    """Parse an XML document that must not declare a DTD or entities.
+    """Parse an XML document that must not declare a DTD or entities, within bounds.
 
     Args:
         text: the document.
@@ -101,16 +107,40 @@ def parse_xml(text: str) -> ET.Element:
         The root element.
 
     Raises:
-        ValueError: it declares a DOCTYPE or an ENTITY, or is not well-formed XML.
+        ValueError: it declares a DOCTYPE or an ENTITY, is larger than 4 MiB, nests elements
+            deeper than :data:`MAX_XML_DEPTH`, or is not well-formed XML.
     """
+    if len(text) > _json.MAX_NETWORK_BYTES:
+        msg = f"XML larger than {_json.MAX_NETWORK_BYTES} bytes is refused"
+        raise ValueError(msg)
     if _DECLARATION.search(text):
         msg = "XML with a DOCTYPE or ENTITY declaration is refused"
         raise ValueError(msg)
+    # Declarations are refused above, so no entity can be defined, let alone expanded.
+    parser: ET.XMLPullParser[ET.Element] = ET.XMLPullParser(events=("start", "end"))
+    root: ET.Element | None = None
+    depth = 0
     try:
-        return ET.fromstring(text)  # noqa: S314 (declarations refused above: no entities)
+        for start in range(0, len(text) or 1, _FEED):
+            if start + _FEED >= len(text):
+                parser.feed(text[start:])
+                parser.close()
+            else:
+                parser.feed(text[start : start + _FEED])
+            for kind, *element in parser.read_events():
+                depth += 1 if kind == "start" else -1
+                if depth > MAX_XML_DEPTH:
+                    msg = f"XML nested deeper than {MAX_XML_DEPTH} elements is refused"
+                    raise ValueError(msg)
+                if root is None and element and isinstance(element[0], ET.Element):
+                    root = element[0]
     except ET.ParseError as exc:
         msg = f"not well-formed XML: {exc}"
         raise ValueError(msg) from None
+    if root is None:  # pragma: no cover - close() raises for a document without an element
+        msg = "not well-formed XML: no element"
+        raise ValueError(msg)
+    return root
 
 
 def _policy_ids(root: ET.Element, prefix: str, supporting: str) -> set[str]:
@@ -300,8 +330,14 @@ def _raw_contents(text: str, tag: str) -> list[str]:
     A regular expression, not a parser: a parser would re-serialize the assertion (hoisting
     namespace declarations), which breaks its XML signature (exclusive C14N).
     """
-    pattern = rf"<(?:\w+:)?{tag}(?:\s[^>]*)?>(.*)</(?:\w+:)?{tag}\s*>"
-    return re.findall(pattern, text, re.DOTALL)
+    # Linear time on any input: find the first opening tag, then the last closing tag after
+    # it (what a greedy ``<tag>(.*)</tag>`` matches), with no backtracking over the text.
+    opening = re.search(rf"<(?:\w+:)?{tag}(?:\s[^<>]*)?>", text)
+    if opening is None:
+        return []
+    rest = text[opening.end() :]
+    closings = list(re.finditer(rf"</(?:\w+:)?{tag}\s*>", rest))
+    return [rest[: closings[-1].start()]] if closings else []
 
 
 def _fault_reason(text: str) -> str | None:
@@ -327,6 +363,8 @@ def parse_rstr(text: str) -> RstrResult | str:
         The token, or a description of the SOAP fault (or of what was wrong) when there is
         no token.
     """
+    if len(text) > _json.MAX_NETWORK_BYTES:
+        return "WsTrust server returned a response larger than 4 MiB"
     for rstr in _raw_contents(text, "RequestSecurityTokenResponse"):
         token_types = _raw_contents(rstr, "TokenType")
         tokens = _raw_contents(rstr, "RequestedSecurityToken")

@@ -101,7 +101,8 @@ async def test_concurrent_writers_never_lose_a_token(redis: RedisServer) -> None
     keys = [f"k{i}" for i in range(40)]
 
     async def write(i: int) -> None:
-        change = {("AccessToken", keys[i]): {"target": keys[i], "expires_on": "9999999999"}}
+        entry = {"secret": keys[i], "target": keys[i], "expires_on": "9999999999"}
+        change = {("AccessToken", keys[i]): entry}
         await stores[i % 4].save("p", lambda doc: apply_changes(doc, change))
 
     async with anyio.create_task_group() as tg:

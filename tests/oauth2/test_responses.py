@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import json
 
-from msal_async._oauth2.responses import cache_hit_result, clean_result, parse_token_response
+from msal_async._oauth2.responses import (
+    cache_hit_result,
+    check_token_fields,
+    clean_result,
+    parse_token_response,
+)
 
 
 def parse(status: int, body: str, **kw: object) -> dict[str, object]:
@@ -63,3 +68,11 @@ def test_cache_hit_result() -> None:
         "token_source": "cache",
         "refresh_on": 1500,
     }
+
+
+def test_numbers_msal_takes_are_normalized() -> None:
+    payload = {"access_token": "a", "expires_in": "3599", "ext_expires_in": 7199.0}
+    assert check_token_fields(payload) is None
+    assert payload == {"access_token": "a", "expires_in": 3599, "ext_expires_in": 7199}
+    assert check_token_fields({"access_token": "a", "refresh_in": True}) is not None
+    assert check_token_fields({"access_token": "a", "expires_in": -1}) is not None
