@@ -89,7 +89,10 @@ class AsyncPersistence(abc.ABC):
     def unchanged(self, partition: str | None, known: Hashable | None) -> bool:
         """A cheap synchronous check that a partition is still at version ``known``.
 
-        Only for checks that cannot block (a stat); the default says "don't know".
+        Only for checks that cannot block: a stat (FilePersistence), or invalidations already
+        received (RedisPersistence with tracking). The cache calls it before every lookup and
+        skips :meth:`load` when it returns True, so it must never say True for a version that
+        a change the store was told about replaced. The default says "don't know".
 
         Args:
             partition: The partition key.
@@ -99,6 +102,21 @@ class AsyncPersistence(abc.ABC):
             True only when certainly unchanged.
         """
         return False
+
+    def lock_name(self, name: str, partition: str | None) -> str:
+        """The name to lock (:meth:`try_lock`...) for work named ``name`` that writes ``partition``.
+
+        A store may keep the lock beside the partition (RedisPersistence: in the partition's
+        Redis Cluster hash slot). The default is ``name`` itself.
+
+        Args:
+            name: What identifies the work (a digest of the request).
+            partition: The partition the work writes, or None when unknown.
+
+        Returns:
+            The lock's name.
+        """
+        return name
 
     async def try_lock(self, name: str) -> str | None:
         """Try to take a short fleet-wide lock without waiting.
