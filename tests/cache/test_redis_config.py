@@ -149,7 +149,7 @@ async def test_clients_it_cannot_use_are_refused() -> None:
     import redis
 
     with pytest.raises(TypeError, match="asyncio"):
-        RedisPersistence(redis.Redis())
+        RedisPersistence(redis.Redis())  # type: ignore[arg-type]
     decoding = redis_asyncio.Redis(decode_responses=True)
     with pytest.raises(ValueError, match="decode_responses"):
         RedisPersistence(decoding)
