@@ -133,7 +133,7 @@ class RedisPersistence(AsyncPersistence):
         refresh_token_ttl: int = 90 * _DAY,
         lock_ttl: float = 10.0,
         retry_after: float = 1.0,
-        timeout: float = 1.0,
+        timeout: float = 2.0,
         tracking: bool = True,
         wait_for_replicas: int = 0,
     ) -> None:
