@@ -488,6 +488,9 @@ def herd(
         for worker in workers:
             worker.kill()
             worker.wait()
+            for stream in (worker.stdin, worker.stdout):
+                if stream is not None:
+                    stream.close()
     return out
 
 
