@@ -216,6 +216,12 @@ def check_options(
     tracking: object,
     wait_for_replicas: object,
 ) -> None:
+    """Validate RedisPersistence's options.
+
+    Raises:
+        TypeError: ``tracking`` is not a bool.
+        ValueError: A non-positive duration, a bad namespace or replica count.
+    """
     for name, value in durations.items():
         if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
             msg = f"{name} must be a positive number of seconds, got {value!r}"
@@ -236,6 +242,15 @@ def check_options(
 
 
 def check_client(client: object) -> Any:
+    """Check that a caller's client is a redis-py asyncio client that returns bytes.
+
+    Returns:
+        The client.
+
+    Raises:
+        TypeError: Not a redis.asyncio client (a synchronous one, or something else).
+        ValueError: It decodes responses.
+    """
     redis_asyncio = import_redis()
     if not isinstance(client, (redis_asyncio.Redis, redis_asyncio.RedisCluster)):
         import redis as redis_sync

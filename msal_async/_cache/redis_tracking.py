@@ -1,6 +1,6 @@
 """Server-assisted client-side caching for RedisPersistence, and fleet lock waiters woken by Redis.
 
-One subscriber connection per Redis primary runs ``CLIENT TRACKING ON REDIRECT <its own id> BCAST
+One subscriber connection per Redis primary (``redis_subscriber``) runs ``CLIENT TRACKING ON REDIRECT <its own id> BCAST
 PREFIX <namespace>:`` and subscribes to ``__redis__:invalidate`` and the store's unlock channel.
 Redis then tells it about every change of a key under the prefix, by any client: a write, a
 deletion, an expiry, an eviction, a migration to another node, a flush (all keys). The
@@ -9,8 +9,8 @@ subscriber speaks RESP2: redis-py's asyncio client drops RESP3 invalidation push
 **When a partition counts as unchanged** (and a hit makes no round trip): a load or save of its
 key began while the subscriber of the primary that owns the key was subscribed and tracking,
 no invalidation of the key and no loss of any subscriber happened before that load or save
-ended, and the subscriber has heard from Redis within :data:`LEASE` seconds (it pings every
-:data:`PING_EVERY` seconds when idle). Redis sends an invalidation before it answers the next
+ended, and the subscriber has heard from Redis within ``LEASE`` seconds (it pings every
+``PING_EVERY`` seconds when idle: see ``redis_subscriber``). Redis sends an invalidation before it answers the next
 command, and one connection delivers in order; so once an invalidation has been read here, no
 hit serves what it invalidated. A lost subscriber (a killed connection, a failover, a silent
 network) drops every validation at once, and hits ask Redis until it is subscribed again.
@@ -27,26 +27,25 @@ import contextlib
 import logging
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import anyio
 
-__all__ = ["LEASE", "PING_EVERY", "Ticket", "Tracking", "Waiter"]
+from msal_async._cache.redis_subscriber import (
+    INVALIDATE,
+    PING_EVERY,
+    Subscriber,
+    subscriber_factory,
+)
+
+__all__ = ["Ticket", "Tracking", "Waiter"]
 
 logger = logging.getLogger("msal_async.persistence")
 
-#: Seconds an idle subscriber waits before it pings Redis.
-PING_EVERY = 0.5
-#: Seconds since a subscriber last heard from Redis after which its validations do not count.
-LEASE = 1.5
-_INVALIDATE = b"__redis__:invalidate"
 _BARRIER = b"barrier:"
 _MAX_KEYS = 65536
-#: Overrides for the subscriber's own connection: RESP2 (pub/sub invalidations), raw bytes, and
-#: no health check PING (in pub/sub mode its answer would be read as a message).
-_SUBSCRIBER_OPTIONS = {"protocol": 2, "decode_responses": False, "health_check_interval": 0}
 
 
 class _KeyState:
@@ -56,7 +55,7 @@ class _KeyState:
         self.gen = 0  # invalidations seen
         self.inflight = 0  # loads and saves under way
         self.version: Any = None  # the version validated, if any
-        self.node: _Node | None = None  # the subscriber that vouches for it
+        self.node: Subscriber | None = None  # the subscriber that vouches for it
 
 
 @dataclass(frozen=True)
@@ -65,107 +64,7 @@ class Ticket:
 
     epoch: int
     gen: int
-    node: _Node | None
-
-
-class _Node:
-    """The subscriber connection to one Redis primary, reconnected until closed."""
-
-    def __init__(self, owner: Tracking, name: str, make: Callable[[], Any], target: Any) -> None:
-        self.owner = owner
-        self.name = name
-        self.target = target  # what PUBLISH is sent to (a ClusterNode, or None)
-        self._make = make
-        self.subscribed = False
-        self.tracking = False
-        self.last_heard = 0.0
-        self.barriers: dict[bytes, anyio.Event] = {}
-        self.task: asyncio.Task[None] | None = None
-        self.closed = False
-
-    def live(self, now: float) -> bool:
-        return self.subscribed and now - self.last_heard < LEASE
-
-    def start(self) -> None:
-        self.task = asyncio.get_running_loop().create_task(self._run())
-
-    async def _run(self) -> None:
-        failures = 0
-        while not self.closed:
-            connection = None
-            try:
-                connection = self._make()
-                await self._session(connection)
-            except Exception as exc:  # noqa: BLE001 (any failure: reconnect)
-                level = logging.WARNING if self.subscribed else logging.DEBUG
-                logger.log(
-                    level,
-                    "Redis invalidation subscriber to %s lost (%s: %s); cache hits ask Redis "
-                    "until it is back",
-                    self.name,
-                    type(exc).__name__,
-                    exc,
-                )
-                failures = 0 if self.subscribed else failures + 1
-            finally:
-                if self.subscribed:
-                    self.subscribed = False
-                    self.owner.lost(self)
-                if connection is not None:
-                    with anyio.CancelScope(shield=True), anyio.move_on_after(self.owner.timeout):
-                        await connection.disconnect()
-            if failures:
-                await asyncio.sleep(min(self.owner.retry_after, 0.05 * 2 ** (failures - 1)))
-
-    async def _session(self, connection: Any) -> None:
-        owner = self.owner
-        with anyio.fail_after(owner.timeout):
-            await connection.connect()
-            await connection.send_command("CLIENT", "ID")
-            client_id = await connection.read_response()
-            channels: list[str | bytes] = [owner.channel]
-            tracking = await self._track(connection, client_id)
-            if tracking:
-                channels.insert(0, _INVALIDATE)
-            await connection.send_command("SUBSCRIBE", *channels)
-            for _ in channels:
-                await connection.read_response()
-        self.tracking, self.last_heard, self.subscribed = tracking, time.monotonic(), True
-        self.owner.subscribed()
-        pinged = 0.0
-        while True:
-            message = await connection.read_response(timeout=PING_EVERY)
-            now = time.monotonic()
-            if message is None:
-                if pinged and now - pinged > owner.timeout:
-                    msg = f"no answer to PING within {owner.timeout} s"
-                    raise TimeoutError(msg)
-                if not pinged:
-                    await connection.send_command("PING")
-                    pinged = now
-                continue
-            self.last_heard, pinged = now, 0.0
-            if message[0] == b"message":
-                owner.message(self, message[1], message[2])
-
-    async def _track(self, connection: Any, client_id: int) -> bool:
-        from redis.exceptions import ResponseError
-
-        prefix = self.owner.prefix
-        await connection.send_command(
-            "CLIENT", "TRACKING", "ON", "REDIRECT", client_id, "BCAST", "PREFIX", prefix
-        )
-        try:
-            await connection.read_response()
-        except ResponseError as exc:  # an ACL without +client|tracking, or an old server
-            self.owner.refused(exc)
-            return False
-        return True
-
-    def stop(self) -> None:
-        self.closed = True
-        if self.task is not None:
-            self.task.cancel()
+    node: Subscriber | None
 
 
 class Waiter:
@@ -177,6 +76,7 @@ class Waiter:
         self._event = anyio.Event()
 
     def wake(self) -> None:
+        """The lock was (maybe) released: end the current :meth:`wait`."""
         self._event.set()
 
     async def wait(self, seconds: float) -> bool:
@@ -220,7 +120,7 @@ class Tracking:
         self._epoch = 0
         self._keys: dict[str, _KeyState] = {}
         self._waiters: dict[str, set[Waiter]] = {}
-        self._nodes: dict[str, _Node] = {}
+        self._nodes: dict[str, Subscriber] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._watcher: asyncio.Task[None] | None = None
         self._topology: asyncio.Event | None = None
@@ -298,8 +198,9 @@ class Tracking:
 
     # --- messages from the subscribers ------------------------------------------------------
 
-    def message(self, node: _Node, channel: bytes, data: Any) -> None:
-        if channel == _INVALIDATE:
+    def message(self, node: Subscriber, channel: bytes, data: Any) -> None:
+        """Apply an invalidation, wake waiters, or note a barrier's return."""
+        if channel == INVALIDATE:
             if data is None:  # FLUSHDB / FLUSHALL: every key
                 self._forget_all()
                 return
@@ -326,7 +227,7 @@ class Tracking:
         for waiter in self._waiters.get(key, ()):
             waiter.wake()
 
-    def lost(self, node: _Node) -> None:
+    def lost(self, node: Subscriber) -> None:
         """A subscriber lost its connection: nothing it vouched for counts any more."""
         self._forget_all()
         for event in node.barriers.values():
@@ -345,10 +246,12 @@ class Tracking:
                 waiter.wake()
 
     def subscribed(self) -> None:
+        """A subscriber is ready: wake :meth:`sync` calls waiting for one."""
         self._subscribed.set()
         self._subscribed = asyncio.Event()
 
     def refused(self, exc: BaseException) -> None:
+        """Redis refused CLIENT TRACKING (logged once): hits keep asking Redis."""
         if not self._refused:
             self._refused = True
             logger.warning(
@@ -374,12 +277,12 @@ class Tracking:
             self._watcher = loop.create_task(self._watch_topology(self._topology))
         else:
             pool = self.client.connection_pool
-            make = _factory(pool.connection_class, pool.connection_kwargs)
-            node = _Node(self, "redis", make, None)
+            make = subscriber_factory(pool.connection_class, pool.connection_kwargs)
+            node = Subscriber(self, "redis", make, None)
             self._nodes["redis"] = node
             node.start()
 
-    def _owner(self, key: str) -> _Node | None:
+    def _owner(self, key: str) -> Subscriber | None:
         if not self.cluster:
             return self._nodes.get("redis")
         try:
@@ -415,8 +318,10 @@ class Tracking:
                 self.lost(gone)
         for name, cluster_node in primaries.items():
             if name not in self._nodes:
-                make = _factory(cluster_node.connection_class, cluster_node.connection_kwargs)
-                self._nodes[name] = node = _Node(self, name, make, cluster_node)
+                make = subscriber_factory(
+                    cluster_node.connection_class, cluster_node.connection_kwargs
+                )
+                self._nodes[name] = node = Subscriber(self, name, make, cluster_node)
                 node.start()
 
     async def sync(self) -> None:
@@ -471,11 +376,3 @@ class Tracking:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
         self._loop = self._watcher = None
-
-
-def _factory(connection_class: Any, options: dict[str, Any]) -> Callable[[], Any]:
-    """Make subscriber connections like the client's own, but RESP2 and without extras."""
-    options = {**options, **_SUBSCRIBER_OPTIONS}
-    if "maint_notifications_config" in options:  # redis-py >= 7: RESP3 only
-        options["maint_notifications_config"] = None
-    return lambda: connection_class(**options)
