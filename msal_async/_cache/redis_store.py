@@ -87,10 +87,11 @@ class RedisPersistence(AsyncPersistence):
     Works with one Redis server, a Redis Cluster and a Sentinel-managed primary. With
     ``tracking`` (the default) a cache hit makes no round trip while Redis has not invalidated
     its partition (server-assisted client-side caching), and workers waiting for another
-    worker's fetch are woken when it finishes. When Redis is unreachable, acquisitions go on
-    from memory and the authority; the outage is logged once, and Redis is retried after
-    ``retry_after`` seconds. Works under asyncio only (redis-py's asyncio client); using it
-    under trio raises :class:`UnsupportedBackendError`.
+    worker's fetch are woken when it finishes. When Redis is unreachable or does not answer
+    within ``timeout``, acquisitions go on from memory and the authority: the outage is logged
+    once, nothing waits on Redis any more, and a PING probes it every ``retry_after`` seconds.
+    Works under asyncio only (redis-py's asyncio client); using it under trio raises
+    :class:`UnsupportedBackendError`. See docs/deployment.md.
 
     Args:
         redis: A ``redis.asyncio.Redis`` client (one server, or ``Sentinel.master_for(...)``)
@@ -104,7 +105,7 @@ class RedisPersistence(AsyncPersistence):
         refresh_token_ttl: Seconds a partition holding a refresh token (or an account) lives
             after its last write; default 90 days, the refresh token's lifetime.
         lock_ttl: Seconds the fleet lock of one fetch lives if its holder dies.
-        retry_after: Seconds to leave Redis alone after a failure.
+        retry_after: Seconds between probes of a Redis marked down.
         timeout: Seconds one Redis operation may take before Redis is marked down.
         tracking: Keep one subscriber connection per Redis primary for client-side caching
             (``CLIENT TRACKING``) and woken lock waiters. False: every hit asks Redis and
@@ -112,6 +113,9 @@ class RedisPersistence(AsyncPersistence):
         wait_for_replicas: Acknowledge a save only once this many replicas hold it (``WAIT``,
             up to ``timeout``); a save they do not acknowledge stays in the worker's memory and
             is saved again with the next change. Not available with a Redis Cluster client.
+
+    Attributes:
+        kind: What ``redis`` talks to: ``"single"``, ``"cluster"`` or ``"sentinel"``.
 
     Raises:
         TypeError: ``redis`` is neither an asyncio client nor a URL, or an option's type.

@@ -14,7 +14,7 @@ from msal_async._cache.partitions import app_partition
 from msal_async._cache.persistence import unsaved
 from msal_async.testing import DEMO_CLIENT_ID, DEMO_TENANT_ID, AuthorityEmulator
 
-from .conftest import SentinelServers, Workers, command, until_available
+from .conftest import SentinelServers, Workers, command, command_stats, until_available
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 pytest.importorskip("redis.asyncio", reason="pip install redis (the redis extra)")
@@ -67,6 +67,12 @@ async def test_the_primary_killed_mid_run(
         other = workers.app(url, http)  # a new worker finds every token on the new primary
         for scope in SCOPES:
             assert (await other.acquire_token_for_client([scope]))["token_source"] == "cache"
+        await store.sync_invalidations()  # a's subscriber follows the primary too
+        await a.acquire_token_for_client([SCOPES[0]])
+        before = command_stats(promoted).get("evalsha", 0)
+        for scope in SCOPES * 4:
+            assert (await a.acquire_token_for_client([scope]))["token_source"] == "cache"
+        assert command_stats(promoted).get("evalsha", 0) == before
     assert emulator.counts["client_credentials"] == len(SCOPES)
 
 
