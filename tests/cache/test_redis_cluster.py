@@ -13,7 +13,7 @@ from msal_async import ConfidentialClientApplication, PersistedTokenCache, Redis
 from msal_async._cache.partitions import app_partition
 from msal_async.testing import DEMO_TENANT_ID, AuthorityEmulator
 
-from .conftest import ClusterServers, Workers, command
+from .conftest import ClusterServers, Workers, command, until_available
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 pytest.importorskip("redis.asyncio", reason="pip install redis (the redis extra)")
@@ -195,7 +195,7 @@ async def test_a_node_restart_mid_run(
             stop.set()
         assert all(r["token_source"] == "cache" for r in results)  # from memory meanwhile
         with caplog.at_level("WARNING", logger="msal_async"):
-            await anyio.sleep(0.15)  # past retry_after
+            await until_available(a)  # a probe in the background finds the cluster again
             for scope in SCOPES:
                 assert (await a.acquire_token_for_client([scope]))["token_source"] == "cache"
         assert "vanished" in caplog.text  # a wrote its tokens back to the restarted node
