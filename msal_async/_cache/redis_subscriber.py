@@ -83,6 +83,7 @@ class Subscriber:
         self.barriers: dict[bytes, anyio.Event] = {}
         self.task: asyncio.Task[None] | None = None
         self.closed = False
+        self._denied = False
 
     def live(self, now: float) -> bool:
         """True when subscribed and heard from Redis within :data:`LEASE` seconds of ``now``."""
@@ -100,15 +101,7 @@ class Subscriber:
                 connection = self._make()
                 await self._session(connection)
             except Exception as exc:  # noqa: BLE001 (any failure: reconnect)
-                level = logging.WARNING if self.subscribed else logging.DEBUG
-                logger.log(
-                    level,
-                    "Redis invalidation subscriber to %s lost (%s: %s); cache hits ask Redis "
-                    "until it is back",
-                    self.name,
-                    type(exc).__name__,
-                    exc,
-                )
+                self._log_failure(exc)
                 failures = 0 if self.subscribed else failures + 1
             finally:
                 if self.subscribed:
@@ -119,6 +112,28 @@ class Subscriber:
                         await connection.disconnect()
             if failures:
                 await asyncio.sleep(min(self.owner.retry_after, 0.05 * 2 ** (failures - 1)))
+
+    def _log_failure(self, exc: Exception) -> None:
+        from redis.exceptions import ResponseError
+
+        if isinstance(exc, ResponseError) and not self._denied:  # an ACL: it will not pass
+            self._denied = True
+            logger.warning(
+                "Redis refused the token cache's subscriber on %s (%s); cache hits ask Redis "
+                "and fleet lock waiters poll (grant +subscribe and the channels, see the "
+                "deployment guide)",
+                self.name,
+                exc,
+            )
+            return
+        logger.log(
+            logging.WARNING if self.subscribed else logging.DEBUG,
+            "Redis invalidation subscriber to %s lost (%s: %s); cache hits ask Redis until it "
+            "is back",
+            self.name,
+            type(exc).__name__,
+            exc,
+        )
 
     async def _session(self, connection: Any) -> None:
         owner = self.owner

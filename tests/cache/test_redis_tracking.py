@@ -255,6 +255,26 @@ async def test_tracking_refused_by_an_acl_falls_back_and_says_so(
         command(redis.port, "ACL", "DELUSER", "untracked")
 
 
+async def test_a_user_that_may_not_subscribe_falls_back_to_polling(
+    redis: RedisServer, workers: Workers, caplog: pytest.LogCaptureFixture
+) -> None:
+    command(redis.port, "ACL", "SETUSER", "nosub", "on", ">pw", "~*", "&*", "+@all", "-subscribe")
+    try:
+        with caplog.at_level(logging.WARNING, logger="msal_async"):
+            url = f"redis://nosub:pw@127.0.0.1:{redis.port}/0"
+            store = workers.store(url, retry_after=0.05, timeout=0.5)
+            await store.save(PARTITION, change("v1"))  # works: only the subscriber is refused
+            await store.sync_invalidations()  # bounded: it never subscribes
+            loaded = await store.load(PARTITION, None)
+            assert loaded is not None
+            assert not store.unchanged(PARTITION, loaded.version)
+            assert not await waits_woken(store, redis)  # it polls
+        assert caplog.text.count("refused the token cache's subscriber") == 1
+        assert "unavailable" not in caplog.text
+    finally:
+        command(redis.port, "ACL", "DELUSER", "nosub")
+
+
 async def waits_woken(store: RedisPersistence, redis: RedisServer) -> bool:
     """Hold a lock for a moment from another store; True when ``store``'s waiter was woken by
     the release (at most three looks at the lock) rather than polling it."""
