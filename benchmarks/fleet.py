@@ -13,7 +13,8 @@ requests). Then:
 (c) The herd: 8 processes x 1,000 concurrent callers x 50 scopes on one Redis (tracking on,
     then off: waiters polled) and on the Cluster. Token requests (the emulator counts them),
     time until every caller of every process has its token, then 1,000 hits per process and
-    the Redis commands per hit (``INFO commandstats``, summed over the nodes).
+    the Redis commands per hit (``INFO commandstats``, summed over the nodes). (c2) One lock
+    released with a waiter in each of 8 processes: until the last one returns, woken or polling.
 (d) Memory per partition and per token (``MEMORY USAGE``).
 
 Benchmarks never assert: the exit status is 0 whatever the figures.
@@ -557,6 +558,77 @@ def herd_report(
     return lines
 
 
+async def waiter_role(url: str, tracking: str, rounds: int) -> None:
+    """Wait for the lock ``wake`` once per round (on "go"); print when each wait returned."""
+    store = RedisPersistence(url, tracking=tracking == "on")
+    await store.sync_invalidations()
+    print("ready", flush=True)
+    returned = []
+    for _ in range(rounds):
+        assert (await anyio.to_thread.run_sync(sys.stdin.readline)).strip() == "go"
+        assert await store.wait_unlocked("wake", 10)
+        returned.append(time.time())
+        print("done", flush=True)
+    await store.aclose()
+    print(json.dumps(returned), flush=True)
+
+
+async def hold_and_release(url: str, workers: list[subprocess.Popen[str]]) -> float:
+    """Take the lock, let the waiters start waiting, release it; when it was released."""
+    holder = RedisPersistence(url, tracking=False)
+    token = await holder.try_lock("wake")
+    assert token is not None
+    for worker in workers:
+        assert worker.stdin is not None
+        worker.stdin.write("go\n")
+        worker.stdin.flush()
+    await anyio.sleep(0.3)  # every waiter is waiting by now
+    released = time.time()
+    await holder.unlock("wake", token)
+    await holder.aclose()
+    return released
+
+
+def wake_report(url: str, ports: list[int], quick: bool) -> list[str]:
+    procs, rounds = (2, 3) if quick else (8, 10)
+    lines = [
+        (
+            f"(c2) A lock released: {procs} processes waiting for it (one waiter each, {rounds} "
+            "rounds); from the release until the last waiter returned"
+        )
+    ]
+    for tracking in ("on", "off"):
+        flush(ports)
+        workers = [role("waiter", url, tracking, str(rounds)) for _ in range(procs)]
+        try:
+            for worker in workers:
+                assert worker.stdout is not None
+                assert worker.stdout.readline().strip() == "ready"
+            before = cache_commands(ports)[1]
+            released = []
+            for _ in range(rounds):
+                released.append(anyio.run(hold_and_release, url, workers))
+                for worker in workers:
+                    assert worker.stdout is not None
+                    assert worker.stdout.readline().strip() == "done"
+            commands = cache_commands(ports)[1] - before
+            returned = [json.loads(w.stdout.readline()) for w in workers if w.stdout is not None]
+        finally:
+            for worker in workers:
+                worker.wait(30)
+                for stream in (worker.stdin, worker.stdout):
+                    if stream is not None:
+                        stream.close()
+        last = sorted(max(r[i] for r in returned) - released[i] for i in range(rounds))
+        label = "woken (tracking on)" if tracking == "on" else "polling (tracking off)"
+        lines.append(
+            f"    {label:24} last waiter p50 {statistics.median(last) * 1000:6.1f} ms, max "
+            f"{last[-1] * 1000:6.1f} ms; {commands / (procs * rounds):5.1f} cache commands per "
+            "wait"
+        )
+    return lines
+
+
 # --- (d) memory ---------------------------------------------------------------------------------
 
 
@@ -630,6 +702,7 @@ def report(quick: bool = False, repeat: int = 3) -> str:
             {"Redis": (url, single), "Redis Cluster": (cluster_url, cluster)}, quick
         )
         lines += herd_report(single, cluster, served, quick, 1 if quick else repeat)
+        lines += wake_report(url, single, quick)
         flush(single)
         lines += anyio.run(memory_report, url, single[0])
     load = " ".join(f"{x:.1f}" for x in os.getloadavg())
@@ -642,13 +715,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run; figures not meaningful")
     parser.add_argument("--repeat", type=int, default=3, help="runs of (a), interleaved")
-    parser.add_argument("--role", choices=["writer", "reader", "herd"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--role", choices=["writer", "reader", "herd", "waiter"], help=argparse.SUPPRESS
+    )
     parser.add_argument("args", nargs="*", help=argparse.SUPPRESS)
     options = parser.parse_args(argv)
     if options.role == "writer":
         anyio.run(writer_role, options.args[0], int(options.args[1]))
     elif options.role == "reader":
         anyio.run(reader_role, options.args[0], int(options.args[1]))
+    elif options.role == "waiter":
+        anyio.run(waiter_role, options.args[0], options.args[1], int(options.args[2]))
     elif options.role == "herd":
         url, authority, ca, callers, scopes, tracking = options.args
         anyio.run(herd_role, url, authority, ca, int(callers), int(scopes), tracking)

@@ -47,6 +47,9 @@ def test_quick_run_prints_every_section(capsys: pytest.CaptureFixture[str]) -> N
         "Cluster, tracking on",
         "token requests",
         "EVALSHA per hit",
+        "(c2) A lock released",
+        "woken (tracking on)",
+        "polling (tracking off)",
         "(d) Memory in Redis",
         "user partition",
     ]:
