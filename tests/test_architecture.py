@@ -41,6 +41,7 @@ LAYERS: dict[str, int] = {
     "_cache.redis_layout": 1,
     "_cache.redis_tracking": 2,
     "_cache.redis_subscriber": 2,
+    "_cache.redis_values": 2,
     "_cache.codec": 1,
     "_flows": 4,
     "_apps": 5,

@@ -35,9 +35,7 @@ import anyio
 
 from msal_async._cache.codec import (
     Document,
-    UndecryptableDocument,
     check_key,
-    decode,
     encode,
     longest_lifetime,
 )
@@ -63,6 +61,7 @@ from msal_async._cache.redis_layout import (
     unlock_channel,
 )
 from msal_async._cache.redis_tracking import Tracking
+from msal_async._cache.redis_values import Values
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis, RedisCluster
@@ -189,7 +188,7 @@ class RedisPersistence(AsyncPersistence):
         self._lagging = False
         self._scripts: dict[str, Any] = {}
         self._names: dict[str | None, str] = {}
-        self._reported: set[tuple[str, str]] = set()  # (key, version) of bad values logged
+        self._values = Values(self._key)
 
     # --- keys -------------------------------------------------------------------------------
 
@@ -246,50 +245,6 @@ class RedisPersistence(AsyncPersistence):
             )
             raise UnsupportedBackendError(msg) from None
 
-    def _decode(self, key: str, version: str, blob: bytes | None) -> Document | None:
-        """The stored document; None (logged once) for a damaged value.
-
-        Any failure to decode one value (not JSON, nested too deeply for the parser, not an
-        object of sections...) is damage of that partition, never an outage of Redis.
-
-        Raises:
-            UndecryptableDocument: This worker's key does not authenticate the value (logged
-                once per version).
-        """
-        try:
-            return decode(blob or b"", self._key)
-        except UndecryptableDocument as exc:
-            self._report(key, version, "cannot be decrypted by this worker", exc)
-            raise
-        except Exception as exc:  # noqa: BLE001 (CorruptDocument, RecursionError, MemoryError...)
-            self._report(key, version, "is damaged", exc)
-            return None
-
-    def _report(self, key: str, version: str, what: str, exc: Exception) -> None:
-        if (key, version) in self._reported:
-            return
-        if len(self._reported) > 1000:
-            self._reported.clear()
-        self._reported.add((key, version))
-        if isinstance(exc, UndecryptableDocument):
-            logger.error(
-                "The token cache partition %s %s (%s): its encryption_key is missing or differs "
-                "from the writer's. It is left untouched; tokens are served from memory and not "
-                "saved to it until the keys match",
-                key,
-                what,
-                exc,
-            )
-        else:
-            logger.error(
-                "The token cache partition %s %s (%s: %.200s); reading it as empty, the next "
-                "save overwrites it",
-                key,
-                what,
-                type(exc).__name__,
-                exc,
-            )
-
     def _script(self, source: str) -> Any:
         script = self._scripts.get(source)
         if script is None:
@@ -341,7 +296,7 @@ class RedisPersistence(AsyncPersistence):
             reply = await self._breaker.call(lambda: script(keys=[key], args=[str(known or "")]))
             if reply == -1:
                 seen = DAMAGED
-                self._report(key, DAMAGED, "is damaged", TypeError("not a Redis hash"))
+                self._values.not_a_hash(key)
                 return None if known == DAMAGED else Loaded(DAMAGED, {}, absent=True)
             if not reply:
                 seen = ABSENT
@@ -350,7 +305,7 @@ class RedisPersistence(AsyncPersistence):
             if len(reply) == 1:
                 seen = version
                 return None
-            document = self._decode(key, version, reply[1])
+            document = self._values.decode(key, version, reply[1])
             seen = version
             if document is None:  # damaged: lost data, which the cache writes back
                 return Loaded(version, {}, absent=True)
@@ -396,12 +351,12 @@ class RedisPersistence(AsyncPersistence):
             stored: Document | None
             if reply == -1:
                 state, stored = "*", None
-                self._report(key, DAMAGED, "is damaged", TypeError("not a Redis hash"))
+                self._values.not_a_hash(key)
             elif not reply:
                 state, stored = "", {}
             else:
                 state = text(reply[0])
-                stored = self._decode(key, state, reply[1] if len(reply) > 1 else b"")
+                stored = self._values.decode(key, state, reply[1] if len(reply) > 1 else b"")
             document = update(stored or {})  # a damaged value is overwritten
             version = secrets.token_hex(8)
             # An emptied partition stays (with a short TTL): a missing key means lost data,
