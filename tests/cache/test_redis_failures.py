@@ -80,7 +80,7 @@ async def test_a_poisoned_partition_is_damage_not_an_outage(
 async def test_a_frozen_redis_is_marked_down_after_the_first_timeout(
     redis: RedisServer, workers: Workers, caplog: pytest.LogCaptureFixture
 ) -> None:
-    timeout, retry_after = 2.0, 0.5
+    timeout, retry_after = 3.0, 0.5
     emulator = AuthorityEmulator()
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=emulator)) as http:
         app = workers.app(redis.url, http, timeout=timeout, retry_after=retry_after)
