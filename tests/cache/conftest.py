@@ -452,8 +452,8 @@ class Workers:
     def __init__(self) -> None:
         self.stores: list[RedisPersistence] = []
 
-    def store(self, redis: str, **options: Any) -> RedisPersistence:
-        """A RedisPersistence closed at the end of the test."""
+    def store(self, redis: Any, **options: Any) -> RedisPersistence:
+        """A RedisPersistence (from a URL or a client) closed at the end of the test."""
         store = RedisPersistence(redis, **options)
         self.stores.append(store)
         return store

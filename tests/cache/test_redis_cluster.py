@@ -70,8 +70,12 @@ async def test_a_partition_lives_in_one_slot_and_the_fleet_fetches_once(
     redis_cluster: ClusterServers, workers: Workers
 ) -> None:
     emulator = AuthorityEmulator(latency=0.2)  # long enough for every worker to miss at once
+    from redis.asyncio import RedisCluster
+
+    client = RedisCluster(host="127.0.0.1", port=redis_cluster.nodes[0].port)  # a caller's own
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=emulator)) as http:
-        apps = [workers.app(redis_cluster.url, http) for _ in range(4)]
+        apps = [workers.app(redis_cluster.url, http) for _ in range(2)]
+        apps += [workers.app(workers.store(client), http) for _ in range(2)]
         results: list[dict[str, Any]] = []
 
         async def one(app: ConfidentialClientApplication) -> None:
@@ -82,6 +86,11 @@ async def test_a_partition_lives_in_one_slot_and_the_fleet_fetches_once(
                 tg.start_soon(one, app)
     assert all("access_token" in r for r in results)
     assert emulator.counts["client_credentials"] == 1
+    assert store_of(apps[3]).kind == "cluster"
+    for app in apps[2:]:
+        await store_of(app).aclose()
+    assert await client.ping()  # the store did not close the caller's client
+    await client.aclose()
     store = store_of(apps[0])
     partition = app_partition(apps[0].client_id, DEMO_TENANT_ID)
     key = store.key_of(partition)
