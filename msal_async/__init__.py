@@ -22,6 +22,7 @@ from ._errors import (
     MsalError,
     MsalServiceError,
     MsalTransportError,
+    UnsupportedBackendError,
 )
 from ._managed_identity.client import ManagedIdentityClient
 from ._managed_identity.identities import (
@@ -54,6 +55,7 @@ __all__ = [
     "SerializableTokenCache",
     "SystemAssignedManagedIdentity",
     "TokenCache",
+    "UnsupportedBackendError",
     "UserAssignedManagedIdentity",
     "__version__",
 ]

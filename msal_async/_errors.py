@@ -7,14 +7,23 @@ from typing import Any
 __all__ = [
     "ArcPlatformNotSupportedError",
     "BrowserInteractionTimeoutError",
+    "CorruptDocument",
     "IdTokenAudienceError",
     "IdTokenError",
     "IdTokenIssuerError",
     "IdTokenNonceError",
+    "JSONInputError",
+    "LockTimeout",
     "ManagedIdentityError",
     "MsalError",
     "MsalServiceError",
     "MsalTransportError",
+    "PlaintextDocument",
+    "StoreBusy",
+    "StoreNotReplicated",
+    "StoreUnavailable",
+    "UndecryptableDocument",
+    "UnsupportedBackendError",
     "error_result",
     "mask",
 ]
@@ -80,6 +89,68 @@ class ManagedIdentityError(ValueError):
 
 class ArcPlatformNotSupportedError(ManagedIdentityError):
     """Azure Arc managed identity is not supported on this platform."""
+
+
+class StoreUnavailable(ConnectionError):
+    """The store failed a moment ago and is left alone for a while (the failure was logged)."""
+
+
+class StoreBusy(TimeoutError):
+    """Another process holds the store's lock; nothing was read or written (transient).
+
+    Raised by a save (or a load that needed the lock) after a short, bounded wait, and at once
+    while the same holder keeps the lock. Not damage and not an outage: the caller keeps its
+    changes and tries again later. The store logs a stuck holder once.
+    """
+
+
+class UnsupportedBackendError(RuntimeError):
+    """A persistence was used under an async library it does not support (Redis under trio)."""
+
+
+class CorruptDocument(ValueError):
+    """A stored document is damaged: not JSON, or not an object of sections."""
+
+
+class UndecryptableDocument(ValueError):
+    """A stored document is encrypted and this process cannot authenticate it.
+
+    The key is missing or differs from the writer's (or the bytes were tampered with). This is
+    not damage: processes with the right key can read the document, so it must never be
+    salvaged, moved aside or overwritten. Deliberately not a :class:`CorruptDocument`.
+    """
+
+
+class PlaintextDocument(UndecryptableDocument):
+    """A key is set and the stored document is plain JSON: refused, left untouched.
+
+    Whoever can write the file (or the Redis key) could have planted it, so its tokens are
+    never served; it is not overwritten either (it may be a plain cache the owner means to
+    encrypt). Reading it takes an explicit migration, such as
+    :meth:`msal_async.FilePersistence.encrypt_plaintext_cache`.
+    """
+
+
+class LockTimeout(StoreBusy):
+    """The cache's lock file could not be taken in time (a :class:`StoreBusy`)."""
+
+
+class JSONInputError(ValueError):
+    """Input that is not acceptable JSON (a ``ValueError``, as ``json.JSONDecodeError`` is).
+
+    Attributes:
+        reason: What was wrong: ``"syntax"`` (not JSON at all), ``"depth"``, ``"size"``,
+            ``"number"`` (non-finite, too long or out of range), ``"type"`` (valid JSON of the
+            wrong shape) or ``"encoding"`` (not UTF-8, or not base64url).
+    """
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class StoreNotReplicated(StoreUnavailable):
+    """Written on the primary, but fewer replicas than ``wait_for_replicas`` acknowledged it."""
 
 
 def error_result(

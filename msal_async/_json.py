@@ -19,6 +19,8 @@ import math
 import re
 from typing import Any
 
+from msal_async._errors import JSONInputError
+
 __all__ = [
     "MAX_DEPTH",
     "MAX_DOCUMENT_BYTES",
@@ -50,20 +52,6 @@ _MAX_INT_DIGITS = 100
 
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 _INT_TEXT = re.compile(r"\s*[+-]?[0-9]{1,19}\s*")
-
-
-class JSONInputError(ValueError):
-    """Input that is not acceptable JSON (a ``ValueError``, as ``json.JSONDecodeError`` is).
-
-    Attributes:
-        reason: What was wrong: ``"syntax"`` (not JSON at all), ``"depth"``, ``"size"``,
-            ``"number"`` (non-finite, too long or out of range), ``"type"`` (valid JSON of the
-            wrong shape) or ``"encoding"`` (not UTF-8, or not base64url).
-    """
-
-    def __init__(self, message: str, *, reason: str) -> None:
-        super().__init__(message)
-        self.reason = reason
 
 
 def _parse_int(text: str) -> int:

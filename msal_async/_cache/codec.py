@@ -21,6 +21,8 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from msal_async._errors import CorruptDocument, PlaintextDocument, UndecryptableDocument
+
 from .. import _json
 
 __all__ = [
@@ -57,29 +59,6 @@ _TIME_FIELDS = ("expires_on", "extended_expires_on", "refresh_on", "cached_at")
 _SECRET_SECTIONS = frozenset(("AccessToken", "RefreshToken", "IdToken"))
 # Stored times are "now + a lifetime" (each at most MAX_SECONDS) until the year 2242.
 _LATEST = 2 * _json.MAX_SECONDS
-
-
-class CorruptDocument(ValueError):
-    """A stored document is damaged: not JSON, or not an object of sections."""
-
-
-class UndecryptableDocument(ValueError):
-    """A stored document is encrypted and this process cannot authenticate it.
-
-    The key is missing or differs from the writer's (or the bytes were tampered with). This is
-    not damage: processes with the right key can read the document, so it must never be
-    salvaged, moved aside or overwritten. Deliberately not a :class:`CorruptDocument`.
-    """
-
-
-class PlaintextDocument(UndecryptableDocument):
-    """A key is set and the stored document is plain JSON: refused, left untouched.
-
-    Whoever can write the file (or the Redis key) could have planted it, so its tokens are
-    never served; it is not overwritten either (it may be a plain cache the owner means to
-    encrypt). Reading it takes an explicit migration, such as
-    :meth:`msal_async.FilePersistence.encrypt_plaintext_cache`.
-    """
 
 
 def check_key(encryption_key: object) -> bytes | None:

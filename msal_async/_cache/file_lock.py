@@ -30,7 +30,7 @@ from types import ModuleType
 import anyio
 import anyio.to_thread
 
-from msal_async._cache.protocol import StoreBusy
+from msal_async._errors import LockTimeout
 
 __all__ = ["BusyLocks", "LockTimeout", "hold_lock", "owner_only", "pid_alive"]
 
@@ -38,10 +38,6 @@ logger = logging.getLogger("msal_async.persistence")
 
 _FIRST_RETRY = 0.002
 _MAX_RETRY = 0.05
-
-
-class LockTimeout(StoreBusy):
-    """The cache's lock file could not be taken in time (a :class:`StoreBusy`)."""
 
 
 @dataclass

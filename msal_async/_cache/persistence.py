@@ -21,13 +21,9 @@ import anyio
 
 from msal_async._cache.codec import UndecryptableDocument, apply_changes
 from msal_async._cache.partitions import SHARED, partition_key
-from msal_async._cache.protocol import (
-    AsyncPersistence,
-    Loaded,
-    StoreUnavailable,
-    UnsupportedBackendError,
-)
+from msal_async._cache.protocol import AsyncPersistence, Loaded
 from msal_async._cache.token_cache import SerializableTokenCache
+from msal_async._errors import StoreBusy, StoreUnavailable, UnsupportedBackendError
 from msal_async._singleflight import SingleFlight
 
 __all__ = [
@@ -44,6 +40,8 @@ T = TypeVar("T")
 #: Seconds a fleet lock's take or release round trip may run shielded from cancellation: a
 #: lock taken whose reply a cancellation dropped would otherwise stay until it expires.
 LOCK_CALL_TIMEOUT = 2.0
+#: Seconds before changes a busy or unavailable store could not take are offered again.
+SAVE_RETRY_DELAY = 1.0
 
 
 class PersistedTokenCache(SerializableTokenCache):
@@ -85,6 +83,10 @@ class PersistedTokenCache(SerializableTokenCache):
         self._versions: dict[str | None, Hashable] = {}
         self._generation: dict[str | None, int] = {}
         self._loads = SingleFlight()
+        #: Changes a busy or unavailable store refused are waiting; offered again after
+        #: ``_retry_at`` (the hot path is off meanwhile, so the next acquisition offers them).
+        self._unsaved = False
+        self._retry_at = 0.0
         self._record_changes()
 
     def _slot(self, partition: str) -> str | None:
@@ -92,24 +94,29 @@ class PersistedTokenCache(SerializableTokenCache):
 
     # --- the session hooks ------------------------------------------------------------------------
 
-    async def _open(self, partition: str | None, fleet_key: Hashable | None) -> object:
+    async def _open(
+        self,
+        partition: str | None,
+        fleet_key: Hashable | None,
+        satisfied: Callable[[], bool] | None = None,
+    ) -> object:
         if partition is None:
             return None
         if fleet_key is None or not self.persistence.supports_locks:
             await self._load_partition(partition)
             return None
-        return await self._take_fleet_lock(partition, fleet_key)
+        return await self._take_fleet_lock(partition, fleet_key, satisfied)
 
     async def _close(self, written: set[str], held: object) -> None:
         try:
-            if written:
+            if written or (self._unsaved and time.monotonic() >= self._retry_at):
                 await self._save_partitions(written)
         finally:
             if isinstance(held, tuple):
                 await self._unlock(*held)
 
     def _current(self, partition: str) -> bool:
-        if self._evicted_partitions:
+        if self._evicted_partitions or self._unsaved:
             return False
         slot = self._slot(partition)
         return self.persistence.unchanged(slot, self._versions.get(slot))
@@ -216,12 +223,16 @@ class PersistedTokenCache(SerializableTokenCache):
         """
         if not self.persistence.partitioned:
             await self._save_one(None)
+            if self._unsaved and not self._pending(None):
+                self._unsaved = False
             return
         for slot in sorted(partitions):
             await self._save_one(slot)
         for other in self._dirty_partitions():
             if other not in partitions:
                 await self._save_one(other)
+        if self._unsaved and not self._dirty_partitions():
+            self._unsaved = False
 
     async def _save_one(self, slot: str | None) -> None:
         # One save per partition at a time in this event loop: a second one would only merge
@@ -239,8 +250,13 @@ class PersistedTokenCache(SerializableTokenCache):
         except UnsupportedBackendError:
             self._give_back_changes(slot, changes)
             raise
-        except StoreUnavailable:
+        except (StoreBusy, StoreUnavailable) as exc:
+            # Busy (a stuck lock holder) or down: both were logged by the store when they began.
+            # Memory and the authority go on serving; the changes are offered again later.
             self._give_back_changes(slot, changes)
+            self._unsaved = True
+            self._retry_at = time.monotonic() + SAVE_RETRY_DELAY
+            logger.debug("Not saved yet (%s); retried later", type(exc).__name__)
             return
         except UndecryptableDocument:
             self._give_back_changes(slot, changes)
@@ -262,18 +278,23 @@ class PersistedTokenCache(SerializableTokenCache):
 
     # --- the fleet lock -----------------------------------------------------------------------
 
-    async def _take_fleet_lock(self, partition: str, key: Hashable) -> object:
+    async def _take_fleet_lock(
+        self, partition: str, key: Hashable, satisfied: Callable[[], bool] | None
+    ) -> object:
         """Take the fleet lock of one request, or wait for the worker that holds it.
 
         Another worker holding the lock is sending the same request: wait for it (at most
-        ``lock_wait`` seconds) and reload the partition, where its token now is; then take the
-        lock ourselves (the session's flow finds the token in the cache and sends nothing). If
-        the store is down, or the holder vanished, the session goes on without the lock.
+        ``lock_wait`` seconds) and reload the partition, where its token now is. When
+        ``satisfied`` says the cache now answers, the session goes on without the lock (the
+        flow finds the token and sends nothing); only a worker that still misses contends for
+        the lock again, so one release does not wake a convoy. If the store is down, or the
+        holder vanished, the session goes on without the lock.
 
         Returns:
             ``(lock name, token)`` to release, or None.
         """
-        name = hashlib.sha256(repr(key).encode()).hexdigest()[:40]
+        digest = hashlib.sha256(repr(key).encode()).hexdigest()[:40]
+        name = self.persistence.lock_name(digest, self._slot(partition))
         deadline = time.monotonic() + self.lock_wait
         while True:
             try:
@@ -290,12 +311,14 @@ class PersistedTokenCache(SerializableTokenCache):
                 return (name, token)
             remaining = deadline - time.monotonic()
             released = remaining > 0 and await self.persistence.wait_unlocked(name, remaining)
+            await self._load_partition(partition, fresh=True)
+            if satisfied is not None and satisfied():
+                return None
             if not released:
                 logger.warning(
                     "Another worker's fetch did not finish within %.1f s; fetching here",
                     self.lock_wait,
                 )
-                await self._load_partition(partition, fresh=True)
                 return None
 
     async def _unlock(self, name: str, token: str) -> None:

@@ -11,6 +11,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
 from msal_async._cache.codec import Document
+from msal_async._errors import StoreBusy, StoreUnavailable, UnsupportedBackendError
 
 __all__ = [
     "AsyncPersistence",
@@ -19,23 +20,6 @@ __all__ = [
     "StoreUnavailable",
     "UnsupportedBackendError",
 ]
-
-
-class StoreUnavailable(ConnectionError):
-    """The store failed a moment ago and is left alone for a while (the failure was logged)."""
-
-
-class StoreBusy(TimeoutError):
-    """Another process holds the store's lock; nothing was read or written (transient).
-
-    Raised by a save (or a load that needed the lock) after a short, bounded wait, and at once
-    while the same holder keeps the lock. Not damage and not an outage: the caller keeps its
-    changes and tries again later. The store logs a stuck holder once.
-    """
-
-
-class UnsupportedBackendError(RuntimeError):
-    """A persistence was used under an async library it does not support (Redis under trio)."""
 
 
 @dataclass(frozen=True)
@@ -104,7 +88,10 @@ class AsyncPersistence(abc.ABC):
     def unchanged(self, partition: str | None, known: Hashable | None) -> bool:
         """A cheap synchronous check that a partition is still at version ``known``.
 
-        Only for checks that cannot block (a stat); the default says "don't know".
+        Only for checks that cannot block: a stat (FilePersistence), or invalidations already
+        received (RedisPersistence with tracking). The cache calls it before every lookup and
+        skips :meth:`load` when it returns True, so it must never say True for a version that
+        a change the store was told about replaced. The default says "don't know".
 
         Args:
             partition: The partition key.
@@ -114,6 +101,21 @@ class AsyncPersistence(abc.ABC):
             True only when certainly unchanged.
         """
         return False
+
+    def lock_name(self, name: str, partition: str | None) -> str:
+        """The name to lock (:meth:`try_lock`...) for work named ``name`` that writes ``partition``.
+
+        A store may keep the lock beside the partition (RedisPersistence: in the partition's
+        Redis Cluster hash slot). The default is ``name`` itself.
+
+        Args:
+            name: What identifies the work (a digest of the request).
+            partition: The partition the work writes, or None when unknown.
+
+        Returns:
+            The lock's name.
+        """
+        return name
 
     async def try_lock(self, name: str) -> str | None:
         """Try to take a short fleet-wide lock without waiting.

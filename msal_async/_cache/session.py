@@ -11,7 +11,7 @@ worker of the fleet sends it, and the others wait, reload, and find its token.
 from __future__ import annotations
 
 import sys
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -35,19 +35,24 @@ __all__ = ["CacheSession"]
 class CacheSession:
     """One flow's visit to the cache: make current, look up, commit, store."""
 
-    __slots__ = ("_cache", "_fleet_key", "_held", "_partition", "_written")
+    __slots__ = ("_cache", "_fleet_key", "_held", "_partition", "_satisfied", "_written")
 
     def __init__(
-        self, cache: TokenCache, partition: str | None, fleet_key: Hashable | None
+        self,
+        cache: TokenCache,
+        partition: str | None,
+        fleet_key: Hashable | None,
+        satisfied: Callable[[], bool] | None = None,
     ) -> None:
         self._cache = cache
         self._partition = partition
         self._fleet_key = fleet_key
+        self._satisfied = satisfied
         self._held: object = None
         self._written: set[str] = set()
 
     async def __aenter__(self) -> Self:
-        self._held = await self._cache._open(self._partition, self._fleet_key)
+        self._held = await self._cache._open(self._partition, self._fleet_key, self._satisfied)
         return self
 
     async def __aexit__(

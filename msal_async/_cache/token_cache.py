@@ -14,7 +14,7 @@ import json
 import logging
 import threading
 import warnings
-from collections.abc import Generator, Hashable, Iterable, Mapping
+from collections.abc import Callable, Generator, Hashable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from msal_async import _clock, _json
@@ -405,7 +405,13 @@ class TokenCache(PartitionedCacheMixin):
 
     # --- the engine behind CacheSession (not msal's surface) ------------------------------------
 
-    def session(self, partition: str | None, *, fleet_key: Hashable | None = None) -> CacheSession:
+    def session(
+        self,
+        partition: str | None,
+        *,
+        fleet_key: Hashable | None = None,
+        answers: TokenQuery | None = None,
+    ) -> CacheSession:
         """The one way a flow reads and writes this cache (see :class:`CacheSession`).
 
         Args:
@@ -413,15 +419,30 @@ class TokenCache(PartitionedCacheMixin):
                 for a flow that only writes (it learns the account from the response).
             fleet_key: With a store that locks across machines, the request this session
                 may send: one worker of the fleet sends it, the others wait and read its result.
+            answers: The lookup that, once fresh, makes the request unnecessary (a worker
+                that waited for another's fetch then goes on without contending for the lock).
 
         Returns:
             An async context manager.
         """
         from msal_async._cache.session import CacheSession
 
-        return CacheSession(self, partition, fleet_key)
+        satisfied = None
+        if answers is not None:
+            query = answers
 
-    async def _open(self, partition: str | None, fleet_key: Hashable | None) -> object:
+            def satisfied() -> bool:
+                token, reason = self._find_access_token(query, _clock.now())
+                return token is not None and reason == 0
+
+        return CacheSession(self, partition, fleet_key, satisfied)
+
+    async def _open(
+        self,
+        partition: str | None,
+        fleet_key: Hashable | None,
+        satisfied: Callable[[], bool] | None = None,
+    ) -> object:
         """Make ``partition`` current before a session reads it (nothing to do in memory).
 
         Returns:

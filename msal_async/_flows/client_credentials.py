@@ -70,7 +70,8 @@ async def acquire_token_for_client(
     )
 
     async def fetch() -> Outcome:
-        async with ctx.cache.session(partition, fleet_key=key) as session:
+        answers = None if claims_challenge else query
+        async with ctx.cache.session(partition, fleet_key=key, answers=answers) as session:
             if not claims_challenge:  # a flight that just ended may have filled the cache
                 now = _clock.now()
                 token, again = session.access_token(query, now)

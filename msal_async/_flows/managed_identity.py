@@ -15,6 +15,7 @@ from typing import Any
 from .. import _clock
 from .._cache.freshness import TokenQuery
 from .._cache.partitions import app_partition
+from .._cache.session import CacheSession
 from .._cache.token_cache import TokenCache
 from .._singleflight import SingleFlight
 from .context import Outcome, refresh_or_fall_back
@@ -78,7 +79,8 @@ class ManagedIdentityFlow:
         key = ("managed_identity", self.client_id, resource, to_replace)
 
         async def fetch() -> Outcome:
-            async with self.cache.session(partition, fleet_key=key) as session:
+            answers = None if claims_challenge else query
+            async with self.cache.session(partition, fleet_key=key, answers=answers) as session:
                 if not claims_challenge:  # a flight that just ended may have filled the cache
                     now = _clock.now()
                     token, again = session.access_token(query, now)
@@ -92,7 +94,9 @@ class ManagedIdentityFlow:
         result, _ = await refresh_or_fall_back(self.flights, key, fetch, fallback)
         return result or {}
 
-    def _commit(self, session: Any, resource: str, result: dict[str, Any]) -> dict[str, Any]:
+    def _commit(
+        self, session: CacheSession, resource: str, result: dict[str, Any]
+    ) -> dict[str, Any]:
         now = _clock.now()
         expires_in = int(result.get("expires_in", 3600))
         if "refresh_in" not in result and expires_in >= _HALF_LIFE_FROM:

@@ -174,7 +174,9 @@ async def _refresh_at(
 ) -> Outcome:
     """One environment: the cached AT again (a flight that just ended may have stored it),
     else its refresh tokens in msal's FOCI order (spec 7.7): family RTs first, then our own."""
-    async with ctx.cache.session(partition, fleet_key=(key, query.environment)) as session:
+    answers = None if req.bypass_cache else query
+    fleet_key = (key, query.environment)
+    async with ctx.cache.session(partition, fleet_key=fleet_key, answers=answers) as session:
         if not req.bypass_cache:
             now = _clock.now()
             token, again = session.access_token(query, now)

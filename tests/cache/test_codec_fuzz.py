@@ -29,6 +29,7 @@ from msal_async import (
 )
 from msal_async._cache import codec
 from msal_async._cache.partitions import app_partition
+from msal_async._cache.redis_layout import cache_key
 from msal_async._oauth2.responses import cache_hit_result
 from msal_async.testing import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_TENANT_ID, AuthorityEmulator
 
@@ -183,7 +184,7 @@ def test_fuzz_a_file_cache(tmp_path: Path, blob: bytes, key: bytes | None) -> No
 def test_fuzz_a_redis_cache(redis: RedisServer, blob: bytes, key: bytes | None) -> None:
     redis_asyncio = pytest.importorskip("redis.asyncio", reason="pip install redis")
     namespace = uuid.uuid4().hex
-    name = f"{namespace}:cache:{app_partition(DEMO_CLIENT_ID, DEMO_TENANT_ID)}"
+    name = cache_key(namespace, app_partition(DEMO_CLIENT_ID, DEMO_TENANT_ID))
 
     async def scenario() -> None:
         raw = redis_asyncio.from_url(redis.url)

@@ -27,6 +27,7 @@ from msal_async import (
 )
 from msal_async._cache import codec
 from msal_async._cache.partitions import app_partition
+from msal_async._cache.redis_layout import cache_key
 from msal_async.testing import DEMO_CLIENT_ID, DEMO_TENANT_ID, AuthorityEmulator
 
 from .conftest import RedisServer
@@ -136,7 +137,7 @@ async def test_a_planted_plain_redis_value_is_never_served_nor_overwritten(
 ) -> None:
     redis_asyncio = pytest.importorskip("redis.asyncio", reason="pip install redis")
     raw = redis_asyncio.from_url(redis.url)
-    name = f"msal_async:cache:{app_partition(DEMO_CLIENT_ID, DEMO_TENANT_ID)}"
+    name = cache_key("msal_async", app_partition(DEMO_CLIENT_ID, DEMO_TENANT_ID))
     await raw.hset(name, mapping={"v": "attacker", "d": planted_bytes()})
     store = RedisPersistence(redis.url, encryption_key=KEY)
     app = make_cca(token_cache=PersistedTokenCache(store))

@@ -116,7 +116,7 @@ def test_redis_cache_under_eight_processes(
     check(run_fleet("redis", redis.url, served_emulator))
     client = redis_asyncio.Redis.from_url(redis.url)
     try:
-        key = f"msal_async:cache:{DEMO_CLIENT_ID}_{DEMO_TENANT_ID}_AppTokenCache"
+        key = f"msal_async:cache:{{{DEMO_CLIENT_ID}_{DEMO_TENANT_ID}_AppTokenCache}}"
         state = json.loads(client.hget(key, "d"))
         assert {e["target"] for e in state["AccessToken"].values()} == set(SCOPES)
         assert client.keys("msal_async:lock:*") == []

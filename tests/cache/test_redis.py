@@ -21,7 +21,7 @@ from msal_async._cache.persistence import unsaved
 from msal_async._cache.protocol import UnsupportedBackendError
 from msal_async.testing import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_TENANT_ID, AuthorityEmulator
 
-from .conftest import RedisServer
+from .conftest import RedisServer, until_available
 
 pytestmark = pytest.mark.anyio
 redis_asyncio = pytest.importorskip("redis.asyncio", reason="pip install redis (the redis extra)")
@@ -76,7 +76,7 @@ async def test_a_second_worker_is_served_from_redis(
     second = make_worker(http)
     assert (await second.acquire_token_for_client([SCOPE]))["token_source"] == "cache"
     assert emulator.counts["client_credentials"] == 1
-    key = f"msal_async:cache:{app_partition(DEMO_CLIENT_ID, DEMO_TENANT_ID)}"
+    key = f"msal_async:cache:{{{app_partition(DEMO_CLIENT_ID, DEMO_TENANT_ID)}}}"
     assert await client.keys("*") == [key.encode()]
     ttl = await client.ttl(key)
     assert 3000 < ttl <= 3600  # the token's lifetime
@@ -91,7 +91,7 @@ async def test_one_key_per_partition(
         assert "access_token" in await app.acquire_token_for_client([SCOPE])
     keys = sorted(k.decode() for k in await client.keys("*"))
     assert keys == sorted(
-        f"msal_async:cache:{app_partition(c, DEMO_TENANT_ID)}"
+        f"msal_async:cache:{{{app_partition(c, DEMO_TENANT_ID)}}}"
         for c in (DEMO_CLIENT_ID, "other-client")
     )
 
@@ -151,8 +151,8 @@ async def test_redis_killed_mid_run(
     assert "Redis is unavailable" in caplog.text
     redis.start()  # an empty server: the data was lost with the process
     caplog.clear()
-    await anyio.sleep(0.06)  # past retry_after: the next call tries Redis again
     with caplog.at_level(logging.WARNING, logger="msal_async"):
+        await until_available(app)  # a probe in the background finds it again
         again = await app.acquire_token_for_client(["api://b/.default"])
     assert again["token_source"] == "cache"
     assert "vanished" in caplog.text
@@ -207,7 +207,7 @@ BAD, GOOD = app_partition("bad", "t"), app_partition("good", "t")
 async def test_a_damaged_partition_is_overwritten_and_redis_stays_up(
     redis: RedisServer, client: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    await client.hset(f"msal_async:cache:{BAD}", mapping={"v": 1, "d": b"{trunc"})
+    await client.hset(f"msal_async:cache:{{{BAD}}}", mapping={"v": 1, "d": b"{trunc"})
     store = RedisPersistence(redis.url, retry_after=30)
     cache = PersistedTokenCache(store)
     with caplog.at_level(logging.WARNING, logger="msal_async"):
@@ -219,7 +219,7 @@ async def test_a_damaged_partition_is_overwritten_and_redis_stays_up(
     assert "is damaged" in caplog.text
     assert "unavailable" not in caplog.text
     assert not unsaved(cache)
-    assert await client.exists(f"msal_async:cache:{GOOD}")
+    assert await client.exists(f"msal_async:cache:{{{GOOD}}}")
     other = PersistedTokenCache(RedisPersistence(redis.url))
     await other.load(BAD)
     assert secrets_of(other) == {"X"}  # the damaged value was replaced
@@ -252,7 +252,7 @@ async def test_a_worker_with_another_key_never_overwrites_a_partition(
     good = PersistedTokenCache(RedisPersistence(redis.url, encryption_key=key))
     good.add(app_event("bad", "GOOD"))
     await good.save(BAD)
-    stored = await client.hgetall(f"msal_async:cache:{BAD}")
+    stored = await client.hgetall(f"msal_async:cache:{{{BAD}}}")
     wrong = PersistedTokenCache(RedisPersistence(redis.url, encryption_key=bytes(32)))
     with caplog.at_level(logging.WARNING, logger="msal_async"):
         await wrong.load(BAD)
@@ -262,8 +262,8 @@ async def test_a_worker_with_another_key_never_overwrites_a_partition(
         await wrong.save(GOOD)  # other partitions are still written
     assert caplog.text.count("cannot be decrypted by this worker") == 1
     assert "unavailable" not in caplog.text
-    assert await client.hgetall(f"msal_async:cache:{BAD}") == stored
-    assert await client.exists(f"msal_async:cache:{GOOD}")
+    assert await client.hgetall(f"msal_async:cache:{{{BAD}}}") == stored
+    assert await client.exists(f"msal_async:cache:{{{GOOD}}}")
     assert unsaved(wrong)  # kept for a later save
     assert "WRONG" in secrets_of(wrong)
     await good.load(BAD)
