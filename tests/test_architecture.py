@@ -24,6 +24,7 @@ LAYERS: dict[str, int] = {
     "_cache.schema": 1,
     "_managed_identity.sources": 1,
     "_transport": 2,
+    "_http": 2,
     "_singleflight": 2,
     "_cache.token_cache": 2,
     "_cache.indexes": 1,
