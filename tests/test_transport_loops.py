@@ -214,6 +214,7 @@ print(asyncio.run(transport.get(url, cache=False)).status_code, transport.open_c
 """
 
 
+@pytest.mark.slow
 def test_a_loop_closed_without_shutdown_does_not_break_the_next(https: HttpsAuthority) -> None:
     """Run as a script: the closed loop's sockets are left to asyncio's collector there."""
     done = subprocess.run(
