@@ -265,7 +265,7 @@ def run_httpx(server: Server, kind: str, count: int, backend: str, *, ours: bool
         if ours:
             from msal_async._http.config import build_client
 
-            client = build_client(ssl_context=verify, proxies=None, timeout=timeout)
+            client, _ = build_client(ssl_context=verify, routes={}, timeout=timeout)
         else:
             client = httpx.AsyncClient(verify=verify, timeout=timeout)
         async with client:

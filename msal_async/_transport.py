@@ -29,8 +29,8 @@ import httpx
 
 from . import _throttle
 from ._errors import MsalTransportError
-from ._http.config import DEFAULT_TIMEOUT, build_client, make_ssl_context, to_timeout
-from ._http.loops import LoopLocal
+from ._http.client import GivenClient, HttpClient, OwnClient
+from ._http.config import DEFAULT_TIMEOUT, to_timeout
 from ._version import CLIENT_SKU, __version__
 
 __all__ = ["DEFAULT_TIMEOUT", "MAX_RESPONSE_BYTES", "HttpResponse", "Transport"]
@@ -148,14 +148,11 @@ class Transport:
         is_public_client: bool = False,
     ) -> None:
         self._given_client = http_client
-        self._verify = verify
-        self._ssl_context: ssl.SSLContext | None = None
-        self._proxies = proxies
-        self._timeout = to_timeout(timeout)
-        self._timeouts = self._timeout.as_dict()
-        #: The default headers of the clients built here (httpx's: user-agent, accept-encoding).
-        self._client_defaults: dict[str, str] = {}
-        self._clients: LoopLocal[httpx.AsyncClient] = LoopLocal(self._build_client, _close_client)
+        self._http: HttpClient = (
+            GivenClient(http_client)
+            if http_client is not None
+            else OwnClient(verify=verify, proxies=proxies, timeout=to_timeout(timeout))
+        )
         self._store = _ExpiringStore(
             http_cache if http_cache is not None else {}, HTTP_CACHE_CAPACITY
         )
@@ -181,36 +178,16 @@ class Transport:
     @property
     def open_clients(self) -> int:
         """How many event loops hold a client this transport built (0 with a given client)."""
-        return len(self._clients)
+        return len(self._http) if isinstance(self._http, OwnClient) else 0
 
     def current_client(self) -> httpx.AsyncClient | None:
         """The client requests from the calling event loop go through, if it exists yet."""
-        if self._given_client is not None:
-            return self._given_client
-        return self._clients.peek()
-
-    def _build_client(self) -> httpx.AsyncClient:
-        if self._ssl_context is None:  # one per transport: loading CA bundles costs ~20 ms
-            self._ssl_context = make_ssl_context(self._verify)
-        logger.debug("Building the HTTP client of a new event loop")
-        client = build_client(
-            ssl_context=self._ssl_context, proxies=self._proxies, timeout=self._timeout
-        )
-        self._client_defaults = {k.lower(): v for k, v in client.headers.items()}
-        return client
-
-    async def _client(self) -> httpx.AsyncClient:
-        if self._closed:
-            msg = "This application was closed (aclose() or `async with` exit); create a new one."
-            raise RuntimeError(msg)
-        if self._given_client is not None:
-            return self._given_client
-        return await self._clients.get()
+        return self._http.current()
 
     async def aclose(self) -> None:
         """Close the clients this transport built (every loop's); a caller's client stays open."""
         self._closed = True
-        await self._clients.aclose()
+        await self._http.aclose()
 
     def _merge_headers(self, headers: Mapping[str, str] | None) -> dict[str, str]:
         merged = dict(self._headers)
@@ -231,32 +208,34 @@ class Transport:
         content: bytes | None = None,
     ) -> HttpResponse:
         """Send one request (retried once if it surely was not sent) and read the answer."""
-        client = await self._client()
-        merged = self._merge_headers(headers)
-        if self._given_client is None:
-            # Our own client has no base URL, parameters or headers to merge but httpx's
-            # defaults, so the request is built here: build_request's merging measured ~80 µs
-            # per request, a tenth of a token request's CPU (docs/transport.md).
-            request = httpx.Request(
-                method,
-                url,
-                params=params,
-                data=data,
-                content=content,
-                headers={**self._client_defaults, **merged},
-                extensions={"timeout": self._timeouts},
-            )
-            if client.cookies:  # what the server set earlier, as build_request would add
-                client.cookies.set_cookie_header(request)
-        else:
-            request = client.build_request(
-                method, url, params=params, data=data, content=content, headers=merged
-            )
-        return await self._send_with_retry(client, request, retries=1)
+        if self._closed:
+            msg = "This application was closed (aclose() or `async with` exit); create a new one."
+            raise RuntimeError(msg)
+        request = await self._http.build(
+            method,
+            url,
+            params=params,
+            headers=self._merge_headers(headers),
+            data=data,
+            content=content,
+        )
+        attempt = 0
+        retryable = _GET_RETRYABLE if method == "GET" else _NOT_SENT
+        while True:
+            try:
+                return await self._send(request)
+            except retryable as exc:  # noqa: PERF203 (at most two iterations)
+                if attempt >= 1:
+                    raise _transport_error(request, exc) from exc
+                attempt += 1
+                logger.info("Retrying %s %s once after %s", method, _safe_url(request), type(exc))
+                await anyio.lowlevel.checkpoint()
+            except httpx.HTTPError as exc:
+                raise _transport_error(request, exc) from exc
 
-    async def _send(self, client: httpx.AsyncClient, request: httpx.Request) -> HttpResponse:
+    async def _send(self, request: httpx.Request) -> HttpResponse:
         self.requests_sent += 1
-        response = await client.send(request, stream=True)
+        response = await self._http.send(request)
         try:
             chunks: list[bytes] = []
             size = 0
@@ -273,25 +252,6 @@ class Transport:
         headers = {k.lower(): v for k, v in response.headers.items()}
         text = _decode(b"".join(chunks), headers.get("content-type", ""))
         return HttpResponse(response.status_code, text, headers)
-
-    async def _send_with_retry(
-        self, client: httpx.AsyncClient, request: httpx.Request, *, retries: int
-    ) -> HttpResponse:
-        attempt = 0
-        retryable = _GET_RETRYABLE if request.method == "GET" else _NOT_SENT
-        while True:
-            try:
-                return await self._send(client, request)
-            except retryable as exc:  # noqa: PERF203 (at most two iterations)
-                if attempt >= retries:
-                    raise _transport_error(request, exc) from exc
-                attempt += 1
-                logger.info(
-                    "Retrying %s %s once after %s", request.method, _safe_url(request), type(exc)
-                )
-                await anyio.lowlevel.checkpoint()
-            except httpx.HTTPError as exc:
-                raise _transport_error(request, exc) from exc
 
     async def get(
         self,
@@ -390,10 +350,6 @@ def _decode(body: bytes, content_type: str) -> str:
             except LookupError:  # an unknown charset: read it as UTF-8
                 break
     return body.decode("utf-8", errors="replace")
-
-
-async def _close_client(client: httpx.AsyncClient) -> None:
-    await client.aclose()
 
 
 def _safe_url(request: httpx.Request) -> str:

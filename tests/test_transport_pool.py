@@ -223,3 +223,22 @@ async def _wait_for(condition: Callable[[], bool], limit: float = 10.0) -> None:
     with anyio.fail_after(limit):
         while not condition():  # noqa: ASYNC110 (no event to wait on: a thread's or the OS's state)
             await anyio.sleep(0.005)
+
+
+async def test_cookies_a_server_sets_are_sent_back(transport: Transport) -> None:
+    """As msal's requests.Session does (Entra sets affinity cookies on token responses)."""
+
+    def set_then_expect(conn: socket.socket, server: Scripted) -> None:
+        while (request := read_request(conn)) is not None:
+            server.requests.append(request)
+            body = b'{"access_token": "at"}'
+            cookie = b"Set-Cookie: x-ms-gateway-slice=estsfd; path=/; httponly\r\n"
+            head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" + cookie
+            conn.sendall(head + b"Content-Length: %d\r\n\r\n" % len(body) + body)
+
+    with scripted_server(set_then_expect) as server:
+        for _ in range(2):
+            await transport.post(f"{server.url}/token", data=FORM)
+    first, second = server.requests
+    assert b"cookie:" not in first.lower()
+    assert b"cookie: x-ms-gateway-slice=estsfd" in second.lower()

@@ -132,16 +132,23 @@ def proxy_routes(
 def build_client(
     *,
     ssl_context: ssl.SSLContext,
-    proxies: str | Mapping[str, str] | None,
+    routes: Mapping[str, str | None],
     timeout: httpx.Timeout,
     max_connections: int = MAX_CONNECTIONS,
-) -> httpx.AsyncClient:
-    """An ``httpx.AsyncClient`` over our pool, with proxied routes on httpx's transport."""
+) -> tuple[httpx.AsyncClient, ConnectionPool]:
+    """An ``httpx.AsyncClient`` over our pool (returned too), ``routes`` on httpx's transport.
+
+    Args:
+        ssl_context: for our pool and the proxies' transports.
+        routes: URL patterns to proxy URLs (None: go direct), see :func:`proxy_routes`.
+        timeout: the client's timeouts.
+        max_connections: connections per origin in our pool.
+    """
     pool = ConnectionPool(
         ssl_context, max_connections=max_connections, keepalive_expiry=KEEPALIVE_EXPIRY
     )
     mounts: dict[str, httpx.AsyncBaseTransport | None] = {
         pattern: None if url is None else httpx.AsyncHTTPTransport(proxy=url, verify=ssl_context)
-        for pattern, url in proxy_routes(proxies).items()
+        for pattern, url in routes.items()
     }
-    return httpx.AsyncClient(transport=pool, mounts=mounts, timeout=timeout)
+    return httpx.AsyncClient(transport=pool, mounts=mounts, timeout=timeout), pool

@@ -1,4 +1,4 @@
-"""One HTTP/1.1 connection: h11 over an anyio byte stream, httpx's exceptions out.
+"""One HTTP/1.1 connection: h11 over a byte stream (``streams``), httpx's exceptions out.
 
 Failures come out as the httpx exceptions a caller of ``httpx.AsyncClient`` expects:
 ``ConnectError``/``ConnectTimeout`` only while connecting (nothing was sent, so a retry is
@@ -8,21 +8,18 @@ safe), ``WriteError``/``WriteTimeout`` while sending, ``ReadError``/``ReadTimeou
 
 from __future__ import annotations
 
-import select
 import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import anyio
-import anyio.abc
 import h11
 import httpx
 
-__all__ = ["Connection", "connect"]
+from .streams import ByteStream, open_stream
 
-#: Bytes asked of the stream per read; a token response fits in one.
-READ_SIZE = 64 * 1024
+__all__ = ["Connection", "connect"]
 
 _STREAM_ERRORS = (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError)
 
@@ -46,13 +43,6 @@ def _mapped(
         raise error(str(exc) or type(exc).__name__, request=request) from exc
 
 
-def _raw_socket(stream: anyio.abc.ByteStream) -> Any:
-    try:
-        return stream.extra(anyio.abc.SocketAttribute.raw_socket)  # noqa: S610 (not Django)
-    except anyio.TypedAttributeLookupError:
-        return None
-
-
 async def connect(
     url: httpx.URL,
     ssl_context: ssl.SSLContext,
@@ -69,23 +59,13 @@ async def connect(
         httpx.ConnectError: the connection or the TLS handshake failed (certificate included).
         httpx.ConnectTimeout: that took longer than ``connect_timeout`` seconds.
     """
-    stream: anyio.abc.ByteStream
+    tls = url.scheme == "https"
+    port = url.port or (443 if tls else 80)
     with (
         _mapped(request, httpx.ConnectTimeout, httpx.ConnectError),
         anyio.fail_after(connect_timeout),
     ):
-        if url.scheme == "https":
-            stream = await anyio.connect_tcp(
-                url.host,
-                url.port or 443,
-                ssl_context=ssl_context,
-                tls_hostname=url.host,
-                # No close_notify exchange on close: HTTP/1.1 frames its own messages (RFC 9112
-                # section 9.8 allows an incomplete close), and waiting for the peer's could hang.
-                tls_standard_compatible=False,
-            )
-        else:
-            stream = await anyio.connect_tcp(url.host, url.port or 80)
+        stream = await open_stream(url.host, port, ssl_context if tls else None)
     return Connection(stream)
 
 
@@ -96,10 +76,9 @@ class Connection:
         stream: a connected (TLS) byte stream.
     """
 
-    def __init__(self, stream: anyio.abc.ByteStream) -> None:
+    def __init__(self, stream: ByteStream) -> None:
         self._stream = stream
         self._h11 = h11.Connection(h11.CLIENT)
-        self._socket = _raw_socket(stream)
         #: When the connection went back to its pool (``time.monotonic()``).
         self.idle_since = 0.0
 
@@ -115,21 +94,10 @@ class Connection:
     def is_stale(self) -> bool:
         """Whether an idle connection was closed (or answered out of turn) by the server.
 
-        An idle HTTP/1.1 connection has nothing to read; if the socket is readable, the server
-        closed it (EOF) or broke the protocol, and a request sent on it would fail.
+        An idle HTTP/1.1 connection has nothing to read: data or an EOF means the server closed
+        it (or broke the protocol), and a request sent on it would fail.
         """
-        sock = self._socket
-        if sock is None:
-            return False
-        fd = sock.fileno()
-        if fd < 0:
-            return True
-        if hasattr(select, "poll"):
-            poller = select.poll()
-            poller.register(fd, select.POLLIN)
-            return bool(poller.poll(0))
-        readable, _, _ = select.select([fd], [], [], 0)
-        return bool(readable)
+        return self._stream.is_stale()
 
     async def send_request(
         self, request: httpx.Request, timeouts: dict[str, float | None]
@@ -185,12 +153,9 @@ class Connection:
             if event is not h11.NEED_DATA:
                 return event
             with anyio.fail_after(read_timeout):
-                try:
-                    data = await self._stream.receive(READ_SIZE)
-                except anyio.EndOfStream:
-                    data = b""
+                data = await self._stream.receive()
             self._h11.receive_data(data)
 
     async def aclose(self) -> None:
         """Close the connection now (no TLS close_notify exchange); safe when cancelled."""
-        await anyio.aclose_forcefully(self._stream)
+        await self._stream.aclose()
