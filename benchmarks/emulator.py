@@ -34,6 +34,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
 from msal_async.testing import DEMO_TENANT_ID, AuthorityEmulator, TLSFiles, serve_in_thread
@@ -53,6 +54,7 @@ class Server:
         pid: the process serving (this one in ``--server thread`` mode), for its CPU time.
         key_file: the certificate client's RSA-2048 private key (PEM).
         cert_file: the certificate client's self-signed certificate (PEM).
+        pfx_file: the same key and certificate in a PKCS#12 file, without a passphrase.
     """
 
     base_url: str
@@ -60,6 +62,7 @@ class Server:
     pid: int
     key_file: str
     cert_file: str
+    pfx_file: str
 
     @property
     def authority(self) -> str:
@@ -91,8 +94,8 @@ def make_tls_files(directory: Path) -> TLSFiles:
     return tls
 
 
-def make_client_certificate(directory: Path) -> tuple[rsa.RSAPrivateKey, Path, Path]:
-    """Write an RSA-2048 key and a self-signed certificate for the certificate client."""
+def make_client_certificate(directory: Path) -> tuple[rsa.RSAPrivateKey, Path, Path, Path]:
+    """Write an RSA-2048 key and a self-signed certificate (PEM, and both in a PFX)."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "msal-async-bench-client")])
     now = datetime.datetime.now(datetime.timezone.utc)
@@ -115,7 +118,13 @@ def make_client_certificate(directory: Path) -> tuple[rsa.RSAPrivateKey, Path, P
         )
     )
     cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return key, key_file, cert_file
+    pfx_file = directory / "client.pfx"
+    pfx_file.write_bytes(
+        pkcs12.serialize_key_and_certificates(
+            b"bench", key, cert, None, serialization.NoEncryption()
+        )
+    )
+    return key, key_file, cert_file, pfx_file
 
 
 Message = MutableMapping[str, Any]
@@ -188,14 +197,16 @@ class UnpadAssertions:
 @contextlib.contextmanager
 def _serve_here(directory: Path, latency: float) -> Iterator[Server]:
     tls = make_tls_files(directory)
-    key, key_file, cert_file = make_client_certificate(directory)
+    key, key_file, cert_file, pfx_file = make_client_certificate(directory)
     emulator = AuthorityEmulator(latency=latency)
     emulator.register_client(CERT_CLIENT_ID, certificate=cert_file.read_bytes())
     # msal re-sends one memoised assertion for 540 s, as Entra allows; the emulator's check
     # for a replayed jti (on by default) would refuse msal's certificate requests.
     emulator.reject_replayed_assertions = False
     with serve_in_thread(UnpadAssertions(emulator, key), tls=tls) as base_url:
-        yield Server(base_url, str(tls.ca_file), os.getpid(), str(key_file), str(cert_file))
+        yield Server(
+            base_url, str(tls.ca_file), os.getpid(), str(key_file), str(cert_file), str(pfx_file)
+        )
 
 
 def serve_child(directory: str, latency: float) -> None:

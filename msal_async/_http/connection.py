@@ -120,8 +120,7 @@ class Connection:
             if body:
                 data += self._h11.send(h11.Data(data=body)) or b""
             data += self._h11.send(h11.EndOfMessage()) or b""
-            with anyio.fail_after(timeouts.get("write")):
-                await self._stream.send(data)
+            await self._stream.send(data, timeouts.get("write"))
         with _mapped(request, httpx.ReadTimeout, httpx.ReadError):
             while True:
                 event = await self._next_event(timeouts.get("read"))
@@ -152,9 +151,7 @@ class Connection:
             event = self._h11.next_event()
             if event is not h11.NEED_DATA:
                 return event
-            with anyio.fail_after(read_timeout):
-                data = await self._stream.receive()
-            self._h11.receive_data(data)
+            self._h11.receive_data(await self._stream.receive(read_timeout))
 
     async def aclose(self) -> None:
         """Close the connection now (no TLS close_notify exchange); safe when cancelled."""

@@ -75,11 +75,9 @@ class ConnectionPool(httpx.AsyncBaseTransport):
         if origin is None:
             origin = self._origins[key] = _Origin(anyio.Semaphore(self._max_connections))
         try:
-            with anyio.fail_after(timeouts.get("pool")):
-                await origin.permits.acquire()
-        except TimeoutError:
-            msg = "Timed out waiting for a free connection."
-            raise httpx.PoolTimeout(msg, request=request) from None
+            origin.permits.acquire_nowait()
+        except anyio.WouldBlock:
+            await self._wait_for_permit(origin, request, timeouts.get("pool"))
         connection: Connection | None = None
         try:
             connection = await self._take_idle(origin)
@@ -103,6 +101,16 @@ class ConnectionPool(httpx.AsyncBaseTransport):
             stream=stream,
             extensions={"http_version": b"HTTP/1.1", "reason_phrase": head.reason},
         )
+
+    async def _wait_for_permit(
+        self, origin: _Origin, request: httpx.Request, pool_timeout: float | None
+    ) -> None:
+        try:
+            with anyio.fail_after(pool_timeout):
+                await origin.permits.acquire()
+        except TimeoutError:
+            msg = "Timed out waiting for a free connection."
+            raise httpx.PoolTimeout(msg, request=request) from None
 
     async def _take_idle(self, origin: _Origin) -> Connection | None:
         now = time.monotonic()

@@ -25,13 +25,16 @@ HAPPY_EYEBALLS_DELAY = 0.25
 
 
 class ByteStream(Protocol):
-    """What an HTTP/1.1 connection needs from its transport."""
+    """What an HTTP/1.1 connection needs from its transport.
 
-    async def send(self, data: bytes) -> None:
+    Timeouts are in seconds (None: wait forever); past one, TimeoutError is raised.
+    """
+
+    async def send(self, data: bytes, write_timeout: float | None) -> None:
         """Send all of ``data``."""
         ...
 
-    async def receive(self) -> bytes:
+    async def receive(self, read_timeout: float | None) -> bytes:
         """The next bytes received; ``b""`` once the peer has closed."""
         ...
 
@@ -103,10 +106,47 @@ class _Receiver(asyncio.Protocol):
             waiter.set_result(None)
 
 
+def _expire(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_exception(TimeoutError())
+
+
+async def _wait(waiter: asyncio.Future[None], seconds: float | None) -> None:
+    """Await ``waiter``, or raise TimeoutError after ``seconds``.
+
+    A timer on the loop instead of a cancel scope per read: cheaper, and only armed when the
+    data is not there yet.
+    """
+    if seconds is None:
+        await waiter
+        return
+    timer = waiter.get_loop().call_later(seconds, _expire, waiter)
+    try:
+        await waiter
+    finally:
+        timer.cancel()
+
+
+def _readable(sock: Any) -> bool:
+    """Whether a socket nobody is reading has bytes or an EOF waiting (True once closed)."""
+    if sock is None:
+        return False
+    fd = sock.fileno()
+    if fd < 0:
+        return True
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        return bool(poller.poll(0))
+    readable, _, _ = select.select([fd], [], [], 0)
+    return bool(readable)
+
+
 class _AsyncioStream:
     def __init__(self, transport: asyncio.Transport, receiver: _Receiver) -> None:
         self._transport = transport
         self._receiver = receiver
+        self._socket = transport.get_extra_info("socket")
 
     @classmethod
     async def connect(
@@ -127,17 +167,17 @@ class _AsyncioStream:
         )
         return cls(transport, receiver)
 
-    async def send(self, data: bytes) -> None:
+    async def send(self, data: bytes, write_timeout: float | None) -> None:
         receiver = self._receiver
         if receiver.eof or self._transport.is_closing():
             raise anyio.BrokenResourceError from receiver.error
         self._transport.write(data)
         while receiver.can_write is not None:  # the transport's buffer is full: wait
-            await receiver.can_write
+            await _wait(receiver.can_write, write_timeout)
             if receiver.eof:
                 raise anyio.BrokenResourceError from receiver.error
 
-    async def receive(self) -> bytes:
+    async def receive(self, read_timeout: float | None) -> bytes:
         receiver = self._receiver
         while not receiver.chunks:
             if receiver.eof:
@@ -145,12 +185,15 @@ class _AsyncioStream:
                     raise anyio.BrokenResourceError from receiver.error
                 return b""
             receiver.waiter = receiver.loop.create_future()
-            await receiver.waiter
+            await _wait(receiver.waiter, read_timeout)
         return receiver.chunks.popleft()
 
     def is_stale(self) -> bool:
         receiver = self._receiver
-        return receiver.eof or bool(receiver.chunks) or self._transport.is_closing()
+        if receiver.eof or receiver.chunks or self._transport.is_closing():
+            return True
+        # An EOF the loop has not turned to read yet is still in the socket.
+        return _readable(self._socket)
 
     async def aclose(self) -> None:
         self._transport.abort()  # the socket is closed on the loop's next turn: wait for it
@@ -186,29 +229,20 @@ class _AnyioStream:
             stream = await anyio.connect_tcp(host, port, happy_eyeballs_delay=HAPPY_EYEBALLS_DELAY)
         return cls(stream)
 
-    async def send(self, data: bytes) -> None:
-        await self._stream.send(data)
+    async def send(self, data: bytes, write_timeout: float | None) -> None:
+        with anyio.fail_after(write_timeout):
+            await self._stream.send(data)
 
-    async def receive(self) -> bytes:
+    async def receive(self, read_timeout: float | None) -> bytes:
         try:
-            return await self._stream.receive()
+            with anyio.fail_after(read_timeout):
+                return await self._stream.receive()
         except anyio.EndOfStream:
             return b""
 
     def is_stale(self) -> bool:
         # Nothing reads an idle connection's socket, so readable means an EOF (or junk) came.
-        sock = self._socket
-        if sock is None:
-            return False
-        fd = sock.fileno()
-        if fd < 0:
-            return True
-        if hasattr(select, "poll"):
-            poller = select.poll()
-            poller.register(fd, select.POLLIN)
-            return bool(poller.poll(0))
-        readable, _, _ = select.select([fd], [], [], 0)
-        return bool(readable)
+        return _readable(self._socket)
 
     async def aclose(self) -> None:
         await anyio.aclose_forcefully(self._stream)
