@@ -7,8 +7,11 @@ that its CPU work (TLS, JSON, RS256 signing) does not compete with the clients f
 (a) Cache-hit latency of ``acquire_token_for_client`` with 1, 1,000 and 10,000 other tokens in
     the cache (both caches filled through ``token_cache.add(event, now=...)`` with the same
     client-credential events).
-(b) N distinct-scope cold fetches: msal_async with every call concurrent on one thread, real
-    msal in a ``ThreadPoolExecutor(64)``, and plain ``httpx.AsyncClient`` POSTs (the floor).
+(b) N distinct-scope cold fetches, client CPU per request beside wall time (``benchmarks/cold.py``,
+    each measurement in a fresh process): msal_async with every call concurrent on one thread,
+    real msal in a ``ThreadPoolExecutor(64)``, azure-identity's ``azure.identity.aio``
+    credentials on one aiohttp session, and plain ``httpx.AsyncClient`` POSTs (the floor); with
+    a client secret and with a certificate.
 
 Benchmarks never assert: targets are printed as PASS/MISS for information, and the exit status
 is 0 whatever the figures. See ``benchmarks/README.md``.
@@ -19,22 +22,17 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
-import json
 import os
 import platform
 import ssl
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import anyio
 import httpx
@@ -43,20 +41,17 @@ import requests
 import requests.adapters
 
 import msal_async
-from msal_async.testing import (
-    DEMO_CLIENT_ID,
-    DEMO_CLIENT_SECRET,
-    DEMO_TENANT_ID,
-    AuthorityEmulator,
-    TLSFiles,
-    serve_in_thread,
-)
+from msal_async.testing import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_TENANT_ID
 
-LATENCY = 0.02  # seconds the emulator waits before answering every request
+if str(Path(__file__).resolve().parent) not in sys.path:  # loaded by path (the smoke test)
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import cold  # (b): cold fetches, one process per measurement
+from emulator import LATENCY, Server, serve
+
 HIT_SCOPES = ["api://bench-hit/.default"]
 WARMUP_SCOPES = ["api://bench-warmup/.default"]
-MSAL_THREADS = 64
-# httpx's default pool limits (100 connections) apply to msal_async and to the plain floor alike.
+MSAL_THREADS = cold.MSAL_THREADS
 HTTPX_TIMEOUT = httpx.Timeout(30.0, connect=10.0)  # msal_async's default
 MIN_CALLS = 20  # timed cache hits per cell, at least
 WARMUP_SHARE = 0.25  # of the time budget of a cell, at most, for its warm-up
@@ -66,7 +61,6 @@ OTHER_TENANTS = [str(uuid.UUID(int=0x5EED0000 + i)) for i in range(16)]
 # Targets from the issue; printed for information only.
 TARGET_HIT_SPEEDUP = 10.0  # msal / ours, at every cache size
 TARGET_HIT_GROWTH = 1.5  # ours at the largest cache / ours at the smallest
-TARGET_FETCH_SPEEDUP = 1.5  # ours throughput / msal 64-thread pool throughput
 TARGET_FETCH_OVERHEAD = 1.2  # ours wall time / plain httpx wall time
 
 
@@ -79,6 +73,7 @@ class Plan:
     at ``hit_warmup`` calls or a quarter of the budget. Each cell is measured in
     ``hit_rounds`` interleaved rounds (msal, ours, msal, ours...) and each library keeps its
     round with the lowest median: on a shared 2-core machine single rounds of both varied 2x.
+    The cold fetches run every client ``fetch_rounds`` times at each N of ``fetch_counts``.
     """
 
     cache_sizes: tuple[int, ...]
@@ -86,8 +81,8 @@ class Plan:
     hit_iterations: int
     hit_budget: float
     hit_rounds: int
-    fetches: int
-    fetch_repeats: int
+    fetch_counts: tuple[int, ...]
+    fetch_rounds: int
 
 
 FULL = Plan(
@@ -96,8 +91,8 @@ FULL = Plan(
     hit_iterations=5_000,
     hit_budget=1.0,
     hit_rounds=3,
-    fetches=200,
-    fetch_repeats=7,
+    fetch_counts=(200, 2_000),
+    fetch_rounds=3,
 )
 QUICK = Plan(
     cache_sizes=(1, 1_000, 10_000),
@@ -105,93 +100,9 @@ QUICK = Plan(
     hit_iterations=200,
     hit_budget=0.1,
     hit_rounds=1,
-    fetches=50,
-    fetch_repeats=1,
+    fetch_counts=(50,),
+    fetch_rounds=1,
 )
-
-
-# --- the server ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Server:
-    """Where the emulator listens and the CA file that verifies it."""
-
-    base_url: str
-    ca_file: str
-
-    @property
-    def authority(self) -> str:
-        """The tenant authority URL."""
-        return f"{self.base_url}/{DEMO_TENANT_ID}"
-
-    @property
-    def environment(self) -> str:
-        """The cache's ``environment`` for this authority (msal's ``authority.instance``)."""
-        return urlsplit(self.base_url).hostname or ""
-
-
-def make_tls_files(directory: Path) -> TLSFiles:
-    """Write a trustme CA and a certificate for 127.0.0.1 into ``directory``."""
-    import trustme  # the test extra; only benchmarks and tests use it
-
-    ca = trustme.CA()
-    cert = ca.issue_cert("127.0.0.1", "localhost")
-    tls = TLSFiles(
-        certfile=directory / "cert.pem",
-        keyfile=directory / "key.pem",
-        ca_file=directory / "ca.pem",
-    )
-    ca.cert_pem.write_to_path(str(tls.ca_file))
-    cert.cert_chain_pems[0].write_to_path(str(tls.certfile))
-    for extra in cert.cert_chain_pems[1:]:
-        extra.write_to_path(str(tls.certfile), append=True)
-    cert.private_key_pem.write_to_path(str(tls.keyfile))
-    return tls
-
-
-def serve_child(directory: str, latency: float) -> None:
-    """The child process: serve the emulator, print where, and stop when stdin closes."""
-    tls = make_tls_files(Path(directory))
-    with (
-        serve_in_thread(AuthorityEmulator(latency=latency), tls=tls) as base_url,
-    ):
-        print(json.dumps({"base_url": base_url, "ca_file": str(tls.ca_file)}), flush=True)
-        sys.stdin.read()  # the parent closes our stdin when it is done
-
-
-@contextlib.contextmanager
-def serve(mode: str, latency: float) -> Iterator[Server]:
-    """Serve the emulator over HTTPS on 127.0.0.1, in a child process or a thread of ours."""
-    with tempfile.TemporaryDirectory(prefix="msal-async-bench-") as directory:
-        if mode == "thread":
-            tls = make_tls_files(Path(directory))
-            with (
-                serve_in_thread(AuthorityEmulator(latency=latency), tls=tls) as base_url,
-            ):
-                yield Server(base_url, str(tls.ca_file))
-            return
-        command = [sys.executable, __file__, "--serve-child", directory, "--latency", str(latency)]
-        child = subprocess.Popen(  # noqa: S603 - our own interpreter running this file
-            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-        )
-        assert child.stdin is not None
-        assert child.stdout is not None
-        try:
-            line = child.stdout.readline()
-            if not line:
-                msg = f"the emulator process exited with status {child.wait()} before serving"
-                raise RuntimeError(msg)
-            info = json.loads(line)
-            yield Server(str(info["base_url"]), str(info["ca_file"]))
-        finally:
-            child.stdin.close()
-            try:
-                child.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
-            child.stdout.close()
 
 
 # --- clients ---------------------------------------------------------------------------------
@@ -366,54 +277,7 @@ def bench_hits(server: Server, plan: Plan, backend: str) -> list[HitRow]:
 # --- (b) cold fetches --------------------------------------------------------------------------
 
 
-OURS = "msal_async, all calls concurrent, 1 thread"
-MSAL_POOL = f"msal {msal.__version__}, ThreadPoolExecutor({MSAL_THREADS})"
-FLOOR = "plain httpx.AsyncClient POSTs (floor)"
-
-
-def fetch_scopes(count: int) -> list[list[str]]:
-    """``count`` distinct scopes, one list per call."""
-    return [[f"api://bench-cold-{i}/.default"] for i in range(count)]
-
-
-def fetch_msal_pool(server: Server, count: int) -> float:
-    """Wall time of ``count`` cold msal calls in a 64-thread pool (fresh app and session)."""
-    # A pool of 64 connections, so that msal's threads do not churn TLS handshakes through
-    # requests' default pool of 10.
-    with msal_session(server, pool_size=MSAL_THREADS) as session:
-        app = msal_app(server, session)  # fetches the OIDC metadata
-        check_token(app.acquire_token_for_client(WARMUP_SCOPES), "msal")
-        scopes = fetch_scopes(count)
-        with ThreadPoolExecutor(MSAL_THREADS) as pool:
-            start = time.perf_counter()
-            results = list(pool.map(app.acquire_token_for_client, scopes))
-            wall = time.perf_counter() - start
-    for result in results:
-        check_token(result, "msal", "identity_provider")
-    return wall
-
-
-async def fetch_ours(server: Server, count: int) -> float:
-    """Wall time of ``count`` cold msal_async calls in one task group (fresh app)."""
-    async with our_app(server) as app:
-        check_token(await app.acquire_token_for_client(WARMUP_SCOPES), "msal_async")
-        results: list[dict[str, Any]] = []
-
-        async def one(scopes: list[str]) -> None:
-            results.append(await app.acquire_token_for_client(scopes))
-
-        scopes = fetch_scopes(count)
-        start = time.perf_counter()
-        async with anyio.create_task_group() as group:
-            for each in scopes:
-                group.start_soon(one, each)
-        wall = time.perf_counter() - start
-    for result in results:
-        check_token(result, "msal_async", "identity_provider")
-    if len(results) != count:
-        msg = f"msal_async: {len(results)} results for {count} calls"
-        raise RuntimeError(msg)
-    return wall
+OURS, MSAL_POOL, AZURE, FLOOR = cold.OURS, cold.MSAL_POOL, cold.AZURE, cold.FLOOR
 
 
 def token_form(scopes: list[str]) -> dict[str, str]:
@@ -444,26 +308,6 @@ async def post_token(client: httpx.AsyncClient, endpoint: str, scopes: list[str]
     return response.json()
 
 
-async def fetch_floor(server: Server, count: int) -> float:
-    """Wall time of ``count`` token POSTs with plain httpx: the same form, no library."""
-    async with plain_client(server) as (client, endpoint):
-        check_token(await post_token(client, endpoint, WARMUP_SCOPES), "httpx")
-        results: list[dict[str, Any]] = []
-
-        async def one(scopes: list[str]) -> None:
-            results.append(await post_token(client, endpoint, scopes))
-
-        scopes = fetch_scopes(count)
-        start = time.perf_counter()
-        async with anyio.create_task_group() as group:
-            for each in scopes:
-                group.start_soon(one, each)
-        wall = time.perf_counter() - start
-    for result in results:
-        check_token(result, "httpx")
-    return wall
-
-
 async def round_trips(server: Server, calls: int) -> list[float]:
     """Sequential token POSTs on one warm keep-alive connection: the cost of one request."""
     samples: list[float] = []
@@ -479,26 +323,19 @@ async def round_trips(server: Server, calls: int) -> list[float]:
 
 @dataclass
 class FetchResults:
-    """Wall times (seconds) per client, and sequential round trips of plain httpx."""
+    """The cold-fetch samples of every client, and sequential round trips of plain httpx."""
 
-    walls: dict[str, list[float]]
+    results: cold.Results
+    peers: dict[str, cold.Client]
     round_trips: list[float]
 
 
 def bench_fetches(server: Server, plan: Plan, backend: str) -> FetchResults:
-    """(b) the three clients, interleaved round by round so drift hits them alike."""
+    """(b) every client, credential and N, interleaved round by round (benchmarks/cold.py)."""
     trips = anyio.run(round_trips, server, CALIBRATION_CALLS, backend=backend)
-    walls: dict[str, list[float]] = {OURS: [], MSAL_POOL: [], FLOOR: []}
-    runners: dict[str, Callable[[], float]] = {
-        OURS: lambda: anyio.run(fetch_ours, server, plan.fetches, backend=backend),
-        MSAL_POOL: lambda: fetch_msal_pool(server, plan.fetches),
-        FLOOR: lambda: anyio.run(fetch_floor, server, plan.fetches, backend=backend),
-    }
-    for _ in range(plan.fetch_repeats):
-        for name, runner in runners.items():
-            gc.collect()
-            walls[name].append(runner())
-    return FetchResults(walls, trips)
+    peers = cold.clients()
+    results = cold.bench(server, peers, plan.fetch_counts, plan.fetch_rounds, backend)
+    return FetchResults(results, peers, trips)
 
 
 # --- the report --------------------------------------------------------------------------------
@@ -608,52 +445,44 @@ def format_fetches(
     plan: Plan, latency: float, fetches: FetchResults
 ) -> tuple[list[str], list[str]]:
     """Section (b), and its lines for the targets summary."""
-    if plan.fetch_repeats > 1:
-        reduce = f"median of {plan.fetch_repeats} runs per client, interleaved"
-    else:
-        reduce = "a single run per client"
+    counts = "/".join(f"{n:,}" for n in plan.fetch_counts)
     out = [
-        f"(b) {plan.fetches} distinct-scope cold fetches: wall time, {reduce}.",
+        f"(b) {counts} distinct-scope cold fetches: client CPU per request and wall time.",
         (
-            "    Each run: fresh app, cache and connections. Not timed: app construction, OIDC"
-            " discovery and one warm-up token request (all three alike)."
+            "    Each measurement: a fresh process, app (or credential), cache and connections. Not"
+            " timed: app construction, OIDC discovery and one warm-up token request."
         ),
         (
             f"    One token request alone (plain httpx, warm connection, median of"
             f" {len(fetches.round_trips)}): {ms(statistics.median(fetches.round_trips))} ms, of which"
             f" {latency * 1e3:g} ms is the emulator's added latency."
         ),
+        "",
     ]
-    walls = fetches.walls
-    median = {name: statistics.median(values) for name, values in walls.items()}
-    rows = [
-        [
-            name,
-            ms(median[name]),
-            f"{plan.fetches / median[name]:,.0f}",
-            ms(min(values)),
-            ms(max(values)),
-        ]
-        for name, values in walls.items()
-    ]
-    out.extend(table(["client", "wall ms", "req/s", "best ms", "worst ms"], rows))
-    vs_msal = median[MSAL_POOL] / median[OURS]  # = our throughput / msal's
-    vs_floor = median[OURS] / median[FLOOR]  # = our wall time / plain httpx's
+    out += cold.report(fetches.results, fetches.peers, plan.fetch_counts, plan.fetch_rounds)
+    first = plan.fetch_counts[0]
+    walls = {
+        name: statistics.median(s.wall for s in fetches.results[(name, cold.SECRET, first)].samples)
+        for name in ("ours", "msal", "httpx")
+    }
+    vs_msal = walls["msal"] / walls["ours"]  # = our throughput / msal's
+    vs_floor = walls["ours"] / walls["httpx"]  # = our wall time / plain httpx's
+    target = cold.TARGET_THROUGHPUT_VS_MSAL
     out.append(
-        f"    ours / msal pool, throughput: {vs_msal:.2f}x   target >= {TARGET_FETCH_SPEEDUP:g}x"
-        f"   {verdict(vs_msal >= TARGET_FETCH_SPEEDUP)}"
+        f"    ours / msal pool, throughput (N={first:,}, secret): {vs_msal:.2f}x   target >="
+        f" {target:g}x   {verdict(vs_msal >= target)}"
     )
     out.append(
-        f"    ours / plain httpx, wall time: {vs_floor:.2f}x   target <= {TARGET_FETCH_OVERHEAD:g}x"
-        f"   {verdict(vs_floor <= TARGET_FETCH_OVERHEAD)}"
+        f"    ours / plain httpx, wall time (N={first:,}, secret): {vs_floor:.2f}x   target <="
+        f" {TARGET_FETCH_OVERHEAD:g}x   {verdict(vs_floor <= TARGET_FETCH_OVERHEAD)}"
     )
     targets = [
-        (
-            f"  (b) ours >= {TARGET_FETCH_SPEEDUP:g}x the throughput of msal's {MSAL_THREADS}-thread"
-            f" pool: {verdict(vs_msal >= TARGET_FETCH_SPEEDUP)} ({vs_msal:.2f}x)"
+        *(
+            line.replace("  cold", "  (b)", 1)
+            for line in cold.targets(fetches.results, plan.fetch_counts)
         ),
         (
-            f"  (b) ours within {TARGET_FETCH_OVERHEAD:g}x of plain httpx:"
+            f"  (b) ours within {TARGET_FETCH_OVERHEAD:g}x of plain httpx's wall time:"
             f" {verdict(vs_floor <= TARGET_FETCH_OVERHEAD)} ({vs_floor:.2f}x)"
         ),
     ]
@@ -706,7 +535,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default="process",
         help="run the emulator in a child process (default) or in a thread of this process",
     )
-    parser.add_argument("--serve-child", metavar="DIR", help=argparse.SUPPRESS)
     parser.add_argument("--latency", type=float, default=LATENCY, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -718,8 +546,6 @@ def run(options: argparse.Namespace) -> str:
         hits = bench_hits(server, plan, options.backend)
         fetches = bench_fetches(server, plan, options.backend)
     report = format_report(options, plan, hits, fetches)
-    if str(Path(__file__).resolve().parent) not in sys.path:  # loaded by path (the smoke test)
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
     import persistence  # issue 5: cache hits with file and Redis persistence, vs msal-extensions
     import user_tokens  # issue 3: silent hits and get_accounts at 1 to 10,000 accounts
 
@@ -735,9 +561,6 @@ def run(options: argparse.Namespace) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Print the report; the exit status is 0 whatever the figures."""
     options = parse_args(argv)
-    if options.serve_child is not None:
-        serve_child(options.serve_child, options.latency)
-        return 0
     started = time.perf_counter()
     print(run(options))
     print(f"\n(total {time.perf_counter() - started:.1f} s)")

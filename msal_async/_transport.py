@@ -4,6 +4,9 @@ It adds msal's client headers (spec 5.1), a fresh ``client-request-id`` per requ
 caller supplies one, a real default timeout (msal has none: spec 15.4), one retry of a POST
 whose connection failed, a cap on response size, and msal's throttling (spec 8) held in the
 ``http_cache`` mapping so that it can be shared and persisted.
+
+The client an app builds for itself is made per event loop (``_http.loops``) over our own
+HTTP/1.1 pool (``_http.pool``); a client the caller passes is used as it is.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import threading
 import uuid
 from collections.abc import AsyncGenerator, Mapping, MutableMapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import anyio.lowlevel
@@ -25,15 +28,14 @@ import httpx
 
 from . import _clock, _throttle
 from ._errors import MsalTransportError
+from ._http.client import GivenClient, HttpClient, OwnClient
+from ._http.config import DEFAULT_TIMEOUT, to_timeout
 from ._version import CLIENT_SKU, __version__
 
 __all__ = ["DEFAULT_TIMEOUT", "MAX_RESPONSE_BYTES", "HttpResponse", "Transport"]
 
 logger = logging.getLogger("msal_async.transport")
 
-#: Seconds; msal waits forever by default, which hangs a worker on a dead network.
-DEFAULT_TIMEOUT = 30.0
-DEFAULT_CONNECT_TIMEOUT = 10.0
 #: Token and discovery documents are a few KiB; anything past this is not one.
 MAX_RESPONSE_BYTES = 4 * 1024 * 1024
 #: msal's http_cache capacity.
@@ -41,12 +43,6 @@ HTTP_CACHE_CAPACITY = 1024
 #: Default hold after a 429/5xx without Retry-After (msal: 60 s public, 5 s confidential).
 PUBLIC_CLIENT_HOLD = 60.0
 CONFIDENTIAL_CLIENT_HOLD = 5.0
-
-#: httpcore's pool does work proportional to (waiting requests x open connections) on every
-#: event, so a burst of hundreds of token requests over 100 connections spends more CPU in pool
-#: bookkeeping than in TLS and HTTP. A smaller pool kept alive between bursts measured faster
-#: (benchmarks/, 200 concurrent fetches); the mounts for proxies keep httpx's defaults.
-DEFAULT_LIMITS = httpx.Limits(max_connections=16, max_keepalive_connections=16)
 
 #: Errors after which the request surely never reached the server: safe to send again. A POST
 #: is retried only on these (an auth code is single-use: re-sending a request the server may
@@ -81,22 +77,6 @@ class HttpResponse:
 
 def _client_os() -> str:
     return sys.platform
-
-
-def _to_timeout(timeout: Any) -> httpx.Timeout:
-    if timeout is None:
-        return httpx.Timeout(DEFAULT_TIMEOUT, connect=DEFAULT_CONNECT_TIMEOUT)
-    if isinstance(timeout, httpx.Timeout):
-        return timeout
-    if isinstance(timeout, tuple) and len(timeout) == 2:  # requests' (connect, read)
-        return httpx.Timeout(float(timeout[1]), connect=float(timeout[0]))
-    return httpx.Timeout(float(timeout))
-
-
-def _to_verify(verify: bool | str | ssl.SSLContext) -> bool | ssl.SSLContext:
-    if isinstance(verify, str):  # a CA bundle path, as requests takes it
-        return ssl.create_default_context(cafile=verify)
-    return verify
 
 
 class _ExpiringStore:
@@ -138,11 +118,13 @@ class _ExpiringStore:
 
 
 class Transport:
-    """Sends every request of an app, through one ``httpx.AsyncClient``.
+    """Sends every request of an app, through one ``httpx.AsyncClient`` per event loop.
 
     Args:
-        http_client: an ``httpx.AsyncClient`` to use (never closed here); None builds one on
-            first use from ``verify``, ``proxies`` and ``timeout``, closed by ``aclose()``.
+        http_client: an ``httpx.AsyncClient`` to use as it is (never closed here; it belongs
+            to the event loop it was first used on, as any httpx client). None: the transport
+            builds its own from ``verify``, ``proxies`` and ``timeout``, one per event loop,
+            closed when that loop shuts down or by ``aclose()``.
         verify: ``True``, ``False``, a CA bundle path or an ``ssl.SSLContext``.
         proxies: a proxy URL, or requests' ``{"http": url, "https": url}`` mapping.
         timeout: seconds, requests' ``(connect, read)`` tuple, or an ``httpx.Timeout``.
@@ -165,10 +147,11 @@ class Transport:
         is_public_client: bool = False,
     ) -> None:
         self._given_client = http_client
-        self._client: httpx.AsyncClient | None = http_client
-        self._verify = verify
-        self._proxies = proxies
-        self._timeout = timeout
+        self._http: HttpClient = (
+            GivenClient(http_client)
+            if http_client is not None
+            else OwnClient(verify=verify, proxies=proxies, timeout=to_timeout(timeout))
+        )
         self._store = _ExpiringStore(
             http_cache if http_cache is not None else {}, HTTP_CACHE_CAPACITY
         )
@@ -184,55 +167,26 @@ class Transport:
         if app_version:
             self._headers["x-app-ver"] = app_version
         self._closed = False
-        self._limiter: anyio.CapacityLimiter | None = None
-        self._loop: object = None
         self.requests_sent = 0
 
     @property
     def owns_client(self) -> bool:
-        """Whether ``aclose()`` closes the underlying client (True unless one was given)."""
+        """Whether the transport builds (and closes) its own clients (True unless one was given)."""
         return self._given_client is None
 
-    def _get_client(self) -> httpx.AsyncClient:
-        if self._closed:
-            msg = "This application was closed (aclose() or `async with` exit); create a new one."
-            raise RuntimeError(msg)
-        if self._given_client is None:
-            loop = anyio.lowlevel.current_token().native_token
-            if self._client is not None and loop is not self._loop:
-                # A new event loop (a second asyncio.run(), a test per loop): the old client's
-                # connections belong to a loop that is gone, so start afresh on this one.
-                logger.debug("A new event loop: the app's HTTP client is rebuilt for it")
-                self._client = None
-                self._limiter = None
-            self._loop = loop
-        if self._client is None:
-            verify = _to_verify(self._verify)
-            mounts: dict[str, httpx.AsyncBaseTransport | None] | None = None
-            proxy: str | None = None
-            if isinstance(self._proxies, str):
-                proxy = self._proxies
-            elif self._proxies:
-                mounts = {
-                    f"{scheme}://": httpx.AsyncHTTPTransport(proxy=url, verify=verify)
-                    for scheme, url in self._proxies.items()
-                }
-            self._client = httpx.AsyncClient(
-                verify=verify,
-                proxy=proxy,
-                mounts=mounts,
-                timeout=_to_timeout(self._timeout),
-                limits=DEFAULT_LIMITS,
-                trust_env=True,
-            )
-        return self._client
+    @property
+    def open_clients(self) -> int:
+        """How many event loops hold a client this transport built (0 with a given client)."""
+        return len(self._http) if isinstance(self._http, OwnClient) else 0
+
+    def current_client(self) -> httpx.AsyncClient | None:
+        """The client requests from the calling event loop go through, if it exists yet."""
+        return self._http.current()
 
     async def aclose(self) -> None:
-        """Close the client this transport created; a caller's client is left open."""
+        """Close the clients this transport built (every loop's); a caller's client stays open."""
         self._closed = True
-        if self._given_client is None and self._client is not None:
-            client, self._client = self._client, None
-            await client.aclose()
+        await self._http.aclose()
 
     def _merge_headers(self, headers: Mapping[str, str] | None) -> dict[str, str]:
         merged = dict(self._headers)
@@ -242,25 +196,53 @@ class Transport:
         merged.setdefault("client-request-id", str(uuid.uuid4()))
         return merged
 
-    async def _send(self, request: httpx.Request) -> HttpResponse:
-        client = self._get_client()
-        limiter = self._limiter
-        if limiter is None and self._given_client is None:
-            limiter = self._limiter = anyio.CapacityLimiter(DEFAULT_LIMITS.max_connections or 100)
-        if limiter is None:
-            return await self._send_now(client, request)
-        # Requests beyond the pool's size wait here, not in httpcore's queue: its bookkeeping
-        # costs (queued requests x connections) per event, which dominated bursts.
-        async with limiter:
-            return await self._send_now(client, request)
+    async def _exchange(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        data: Mapping[str, str] | None = None,
+        content: bytes | None = None,
+        timeout: Any = None,  # noqa: ASYNC109 (httpx's per-request timeout, as msal relays it)
+    ) -> HttpResponse:
+        """Send one request (retried once if it surely was not sent) and read the answer."""
+        if self._closed:
+            msg = "This application was closed (aclose() or `async with` exit); create a new one."
+            raise RuntimeError(msg)
+        request = await self._http.build(
+            method,
+            url,
+            params=params,
+            headers=self._merge_headers(headers),
+            data=data,
+            content=content,
+        )
+        if timeout is not None:  # this call's own timeouts (msal relays timeout= per call)
+            request.extensions["timeout"] = to_timeout(timeout).as_dict()
+        attempt = 0
+        retryable = _GET_RETRYABLE if method == "GET" else _NOT_SENT
+        while True:
+            try:
+                return await self._send(request)
+            except retryable as exc:  # noqa: PERF203 (at most two iterations)
+                if attempt >= 1:
+                    raise _transport_error(request, exc) from exc
+                attempt += 1
+                logger.info("Retrying %s %s once after %s", method, _safe_url(request), type(exc))
+                await anyio.lowlevel.checkpoint()
+            except httpx.HTTPError as exc:
+                raise _transport_error(request, exc) from exc
 
-    async def _send_now(self, client: httpx.AsyncClient, request: httpx.Request) -> HttpResponse:
+    async def _send(self, request: httpx.Request) -> HttpResponse:
         self.requests_sent += 1
-        response = await client.send(request, stream=True)
+        response = await self._http.send(request)
         try:
             chunks: list[bytes] = []
             size = 0
-            async with contextlib.aclosing(_chunks(response)) as body_chunks:
+            body = cast("AsyncGenerator[bytes, None]", response.aiter_bytes())
+            async with contextlib.aclosing(body) as body_chunks:
                 async for chunk in body_chunks:
                     size += len(chunk)
                     if size > MAX_RESPONSE_BYTES:
@@ -269,27 +251,9 @@ class Transport:
                     chunks.append(chunk)
         finally:
             await response.aclose()
-        body = b"".join(chunks)
-        text = body.decode(response.encoding or "utf-8", errors="replace")
         headers = {k.lower(): v for k, v in response.headers.items()}
+        text = _decode(b"".join(chunks), headers.get("content-type", ""))
         return HttpResponse(response.status_code, text, headers)
-
-    async def _send_with_retry(self, request: httpx.Request, *, retries: int) -> HttpResponse:
-        attempt = 0
-        retryable = _GET_RETRYABLE if request.method == "GET" else _NOT_SENT
-        while True:
-            try:
-                return await self._send(request)
-            except retryable as exc:  # noqa: PERF203 (at most two iterations)
-                if attempt >= retries:
-                    raise _transport_error(request, exc) from exc
-                attempt += 1
-                logger.info(
-                    "Retrying %s %s once after %s", request.method, _safe_url(request), type(exc)
-                )
-                await anyio.lowlevel.checkpoint()
-            except httpx.HTTPError as exc:
-                raise _transport_error(request, exc) from exc
 
     async def get(
         self,
@@ -318,10 +282,7 @@ class Transport:
             cached = self._store.get(hold_key if hold else key, _clock.now())
             if cached is not None:
                 return cached
-        request = self._get_client().build_request(
-            "GET", url, params=params, headers=self._merge_headers(headers)
-        )
-        response = await self._send_with_retry(request, retries=1)
+        response = await self._exchange("GET", url, params=params, headers=headers)
         if cache and 200 <= response.status_code < 300 and not response.too_large:
             self._store.put(key, response, _throttle.GET_CACHE_SECONDS, _clock.now())
         if hold:
@@ -359,15 +320,9 @@ class Transport:
             if held is not None:
                 logger.info("Throttled: answering POST %s from the held response", url)
                 return held
-        request = self._get_client().build_request(
-            "POST",
-            url,
-            params=params,
-            data=dict(data),
-            headers=self._merge_headers(headers),
-            timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else _to_timeout(timeout),
+        response = await self._exchange(
+            "POST", url, params=params, data=dict(data), headers=headers, timeout=timeout
         )
-        response = await self._send_with_retry(request, retries=1)
         now = _clock.now()
         hold = _throttle.hold_seconds(response.status_code, response.headers, self._default_hold)
         if hold:
@@ -388,20 +343,26 @@ class Transport:
         Raises:
             MsalTransportError: the request could not be completed.
         """
-        request = self._get_client().build_request(
-            "POST", url, content=content, headers=self._merge_headers(headers)
-        )
-        return await self._send_with_retry(request, retries=1)
+        return await self._exchange("POST", url, content=content, headers=headers)
 
 
-async def _chunks(response: httpx.Response) -> AsyncGenerator[bytes, None]:
-    async for chunk in response.aiter_bytes():
-        yield chunk
+def _decode(body: bytes, content_type: str) -> str:
+    """The body as text in the ``charset`` of its Content-Type (UTF-8 by default, as httpx)."""
+    for parameter in content_type.split(";")[1:]:
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset":
+            try:
+                return body.decode(value.strip().strip('"'), errors="replace")
+            except LookupError:  # an unknown charset: read it as UTF-8
+                break
+    return body.decode("utf-8", errors="replace")
 
 
 def _safe_url(request: httpx.Request) -> str:
-    # Query strings may carry codes or hints; log scheme, host and path only.
-    return f"{request.url.scheme}://{request.url.host}{request.url.path}"
+    # Query strings may carry codes or hints, and userinfo a password: scheme, host, port and
+    # path only (``netloc`` is host and port, the port only when it is not the scheme's default).
+    url = request.url
+    return f"{url.scheme}://{url.netloc.decode('ascii')}{url.path}"
 
 
 def _transport_error(request: httpx.Request, exc: httpx.HTTPError) -> MsalTransportError:

@@ -33,6 +33,7 @@ def runner() -> Iterator[ModuleType]:
         del sys.modules[spec.name]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "options",
     [
@@ -53,8 +54,11 @@ def test_quick_run_prints_every_row(
         "ours at 10,000 / ours at 1 (medians)",
         "(b) 50 distinct-scope cold fetches",
         "One token request alone",
+        "N=50 distinct scopes, secret",
+        "N=50 distinct scopes, certificate",
         runner.OURS,
         runner.MSAL_POOL,
+        runner.AZURE,
         runner.FLOOR,
         "ours / msal pool, throughput",
         "ours / plain httpx, wall time",
@@ -64,6 +68,12 @@ def test_quick_run_prints_every_row(
     for size in ("1 other token ", "1,000 other tokens", "10,000 other tokens"):
         [row] = [line for line in out.splitlines() if size in line]
         assert re.search(r"\d+\.\d+x\s+>= 10x\s+(PASS|MISS)", row), row
+    for kind in ("secret", "certificate"):  # client CPU per request, for every client
+        table = out.split(f"N=50 distinct scopes, {kind}")[1].split("\n\n")[0]
+        for name in (runner.OURS, runner.MSAL_POOL, runner.AZURE):
+            [row] = [line for line in table.splitlines() if name in line]
+            assert re.search(r"\d+\.\d+\s+\d+\.\d+-\d+\.\d+", row), row
     targets = out.split("Targets (information only")[1].splitlines()[1:]
-    assert len([line for line in targets if re.search(r": (PASS|MISS) \(", line)]) == 4
+    # (a) two; (b) CPU vs azure-identity and vs msal for each credential, throughput, overhead
+    assert len([line for line in targets if re.search(r": (PASS|MISS) \(", line)]) == 8
     assert "backend trio" in out if "trio" in options else "backend asyncio" in out

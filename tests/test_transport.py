@@ -170,11 +170,11 @@ def test_http_response_json() -> None:
 
 
 async def test_owned_client_bounds_requests_in_flight_to_its_pool() -> None:
-    """A burst waits in our limiter, not in httpcore's queue (whose cost grows with it)."""
+    """A burst waits for a connection permit of the pool, at most MAX_CONNECTIONS in flight."""
     import asyncio
     import threading
 
-    from msal_async._transport import DEFAULT_LIMITS
+    from msal_async._http.config import MAX_CONNECTIONS
     from msal_async.testing import serve_in_thread
 
     state = {"now": 0, "most": 0}
@@ -204,7 +204,7 @@ async def test_owned_client_bounds_requests_in_flight_to_its_pool() -> None:
                     tg.start_soon(post, i)
         finally:
             await transport.aclose()
-    assert 1 < state["most"] <= (DEFAULT_LIMITS.max_connections or 100)
+    assert 1 < state["most"] <= MAX_CONNECTIONS
 
 
 async def test_a_post_the_server_may_have_handled_is_not_sent_again() -> None:
@@ -266,3 +266,36 @@ def test_an_app_used_from_two_event_loops_rebuilds_its_client() -> None:
         )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ["200", "200"]
+
+
+async def test_error_message_keeps_the_port_drops_query_and_userinfo() -> None:
+    """Issue 11 item 9: ``GET https://127.0.0.1/...`` hid which server failed."""
+    rec = Recorder(httpx.ConnectError("refused"))
+    url = "https://bob:hunter2@127.0.0.1:18999/tenant/oauth2/v2.0/token"
+    with pytest.raises(MsalTransportError) as info:
+        await make(rec).post(url, data={"a": "b"}, params={"code": "s3cr3t-code"})
+    text = str(info.value)
+    assert "POST https://127.0.0.1:18999/tenant/oauth2/v2.0/token failed" in text
+    assert "s3cr3t-code" not in text
+    assert "hunter2" not in text
+    assert "bob" not in text
+
+
+async def test_real_refused_connection_names_host_and_port() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    transport = Transport(timeout=2)
+    try:
+        with pytest.raises(MsalTransportError) as info:
+            await transport.get(f"http://127.0.0.1:{port}/t/v2.0/.well-known?x=1")
+    finally:
+        await transport.aclose()
+    assert f"GET http://127.0.0.1:{port}/t/v2.0/.well-known failed: ConnectError" in str(info.value)
+    assert "x=1" not in str(info.value)
+
+
+async def test_default_port_is_not_spelled_out() -> None:
+    rec = Recorder(httpx.ConnectError("refused"))
+    with pytest.raises(MsalTransportError, match=r"GET https://login\.example\.test/doc failed"):
+        await make(rec).get("https://login.example.test:443/doc")

@@ -373,6 +373,11 @@ class Tracking:
             running = None
         if self._loop is running:
             for task in tasks:
+                # A cancellation can be swallowed once by a timeout that fires at the same
+                # moment (redis-py's reads run under one): cancel again until the task ends.
+                while not task.done():
+                    task.cancel()
+                    await asyncio.wait({task}, timeout=0.1)
                 with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+                    task.result()
         self._loop = self._watcher = None

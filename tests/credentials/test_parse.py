@@ -9,7 +9,8 @@ from typing import Any
 import anyio
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from joserfc import jws, jwt
 from joserfc.jwk import RSAKey
 
@@ -114,6 +115,41 @@ async def test_every_request_gets_a_fresh_jti(certs: CertSet) -> None:
     tokens = [await assertion_of(credential) for _ in range(5)]
     jtis = {decode(t, public_key(certs)).claims["jti"] for t in tokens}
     assert len(jtis) == 5
+
+
+@pytest.mark.parametrize(
+    ("name", "scheme"), [("pem+certificate", "PSS"), ("pem+thumbprint", "PKCS1")]
+)
+async def test_signature_is_what_the_algorithm_names_over_the_bytes_sent(
+    certs: CertSet, name: str, scheme: str
+) -> None:
+    """Checked with cryptography alone: PS256 is RSASSA-PSS with a 32-byte salt (RFC 7518 3.5)."""
+    credential = parse(certs.credentials()[name])
+    header_b64, claims_b64, signature_b64 = (await assertion_of(credential)).split(".")
+    assert "=" not in header_b64 + claims_b64 + signature_b64  # RFC 7515 section 2
+    cert = x509.load_pem_x509_certificate(certs.cert_pem.encode())
+    chosen = (
+        padding.PSS(padding.MGF1(hashes.SHA256()), salt_length=32)
+        if scheme == "PSS"
+        else padding.PKCS1v15()
+    )
+    public = cert.public_key()
+    assert isinstance(public, rsa.RSAPublicKey)
+    public.verify(
+        base64.urlsafe_b64decode(signature_b64 + "=" * (-len(signature_b64) % 4)),
+        f"{header_b64}.{claims_b64}".encode(),
+        chosen,
+        hashes.SHA256(),
+    )
+
+
+async def test_the_header_is_serialized_once_per_credential(certs: CertSet) -> None:
+    credential = parse(certs.credentials()["pem+thumbprint+chain"])
+    first, second = [await assertion_of(credential) for _ in range(2)]
+    assert first.split(".")[0] == second.split(".")[0]
+    assert first.split(".")[1] != second.split(".")[1]  # a new jti
+    header = decode(first, public_key(certs)).header
+    assert header == dict(credential.header)
 
 
 async def test_client_claims_are_merged_and_may_override(certs: CertSet) -> None:

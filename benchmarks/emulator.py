@@ -1,0 +1,270 @@
+"""The authority emulator for the benchmarks: HTTPS on 127.0.0.1, in a child process or a thread.
+
+The server has the demo client (a secret) and a certificate client whose key and certificate
+are written next to the TLS files, so that every library can sign assertions with them.
+Run alone as ``python benchmarks/emulator.py --serve-child DIR`` (what :func:`serve` does).
+
+azure-identity keeps the ``=`` padding of base64url in the JWS segments of its certificate
+assertions, which Entra accepts and the emulator does not yet (issue 11, item 10). Until it does,
+:class:`UnpadAssertions` stands in front of the emulator: it verifies such an assertion's PS256
+signature over the bytes as sent, with the registered certificate, and hands the emulator the
+same header and claims without padding, signed again with the client's key. That costs the
+server one RSA verification and one signature per azure-identity certificate request (the
+report shows server CPU); nothing else is touched (msal and msal_async send no padding).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import datetime
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.serialization import pkcs12
+from cryptography.x509.oid import NameOID
+
+from msal_async.testing import DEMO_TENANT_ID, AuthorityEmulator, TLSFiles, serve_in_thread
+
+LATENCY = 0.02  # seconds the emulator waits before answering every request
+#: The emulator's client that authenticates with the certificate in ``Server.cert_file``.
+CERT_CLIENT_ID = "b3c5e0a1-6d2f-4c7e-9a18-5f0d3e2b7c41"
+
+
+@dataclass(frozen=True)
+class Server:
+    """Where the emulator listens, the CA file that verifies it, and the client certificate.
+
+    Attributes:
+        base_url: ``https://127.0.0.1:PORT``.
+        ca_file: the CA that issued the server's certificate.
+        pid: the process serving (this one in ``--server thread`` mode), for its CPU time.
+        key_file: the certificate client's RSA-2048 private key (PEM).
+        cert_file: the certificate client's self-signed certificate (PEM).
+        pfx_file: the same key and certificate in a PKCS#12 file, without a passphrase.
+    """
+
+    base_url: str
+    ca_file: str
+    pid: int
+    key_file: str
+    cert_file: str
+    pfx_file: str
+
+    @property
+    def authority(self) -> str:
+        """The tenant authority URL."""
+        return f"{self.base_url}/{DEMO_TENANT_ID}"
+
+    @property
+    def environment(self) -> str:
+        """The cache's ``environment`` for this authority (msal's ``authority.instance``)."""
+        return urlsplit(self.base_url).hostname or ""
+
+
+def make_tls_files(directory: Path) -> TLSFiles:
+    """Write a trustme CA and a certificate for 127.0.0.1 into ``directory``."""
+    import trustme  # the test extra; only benchmarks and tests use it
+
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1", "localhost")
+    tls = TLSFiles(
+        certfile=directory / "cert.pem",
+        keyfile=directory / "key.pem",
+        ca_file=directory / "ca.pem",
+    )
+    ca.cert_pem.write_to_path(str(tls.ca_file))
+    cert.cert_chain_pems[0].write_to_path(str(tls.certfile))
+    for extra in cert.cert_chain_pems[1:]:
+        extra.write_to_path(str(tls.certfile), append=True)
+    cert.private_key_pem.write_to_path(str(tls.keyfile))
+    return tls
+
+
+def make_client_certificate(directory: Path) -> tuple[rsa.RSAPrivateKey, Path, Path, Path]:
+    """Write an RSA-2048 key and a self-signed certificate (PEM, and both in a PFX)."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "msal-async-bench-client")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .sign(key, hashes.SHA256())
+    )
+    key_file, cert_file = directory / "client-key.pem", directory / "client-cert.pem"
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    pfx_file = directory / "client.pfx"
+    pfx_file.write_bytes(
+        pkcs12.serialize_key_and_certificates(
+            b"bench", key, cert, None, serialization.NoEncryption()
+        )
+    )
+    return key, key_file, cert_file, pfx_file
+
+
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Message, Receive, Send], Awaitable[None]]
+
+
+def _unpadded(b64: str) -> str:
+    return b64.rstrip("=")
+
+
+class UnpadAssertions:
+    """ASGI middleware: re-issue a padded certificate assertion (see the module's docstring).
+
+    Args:
+        app: the emulator.
+        key: the certificate client's private key.
+    """
+
+    def __init__(self, app: ASGIApp, key: rsa.RSAPrivateKey) -> None:
+        self.app = app
+        self.key = key
+
+    def _reissue(self, assertion: str) -> str:
+        header, claims, signature = assertion.split(".")
+        signed = f"{header}.{claims}".encode()
+        pss = padding.PSS(padding.MGF1(hashes.SHA256()), padding.PSS.AUTO)
+        try:
+            self.key.public_key().verify(
+                base64.urlsafe_b64decode(signature), signed, pss, hashes.SHA256()
+            )
+        except (InvalidSignature, ValueError):
+            return assertion  # the emulator answers it with its own error
+        again = f"{_unpadded(header)}.{_unpadded(claims)}".encode()
+        pss = padding.PSS(padding.MGF1(hashes.SHA256()), padding.PSS.DIGEST_LENGTH)
+        new = self.key.sign(again, pss, hashes.SHA256())
+        return again.decode() + "." + _unpadded(base64.urlsafe_b64encode(new).decode())
+
+    async def __call__(self, scope: Message, receive: Receive, send: Send) -> None:
+        """Forward the request, its form body rewritten only when an assertion has padding."""
+        if scope["type"] != "http" or scope.get("method") != "POST":
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        while True:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body"):
+                break
+        body = b"".join(chunks)
+        if b"client_assertion=" in body and b"%3D" in body:
+            form = parse_qsl(body.decode(), keep_blank_values=True)
+            form = [(k, self._reissue(v) if k == "client_assertion" else v) for k, v in form]
+            body = urlencode(form).encode()
+            headers = [(k, v) for k, v in scope["headers"] if k.lower() != b"content-length"]
+            scope = {**scope, "headers": [*headers, (b"content-length", str(len(body)).encode())]}
+        sent = False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if sent:
+                return await receive()  # the disconnect, when it comes
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
+@contextlib.contextmanager
+def _serve_here(directory: Path, latency: float) -> Iterator[Server]:
+    tls = make_tls_files(directory)
+    key, key_file, cert_file, pfx_file = make_client_certificate(directory)
+    emulator = AuthorityEmulator(latency=latency)
+    emulator.register_client(CERT_CLIENT_ID, certificate=cert_file.read_bytes())
+    # msal re-sends one memoised assertion for 540 s, as Entra allows; the emulator's check
+    # for a replayed jti (on by default) would refuse msal's certificate requests.
+    emulator.reject_replayed_assertions = False
+    with serve_in_thread(UnpadAssertions(emulator, key), tls=tls) as base_url:
+        yield Server(
+            base_url, str(tls.ca_file), os.getpid(), str(key_file), str(cert_file), str(pfx_file)
+        )
+
+
+def serve_child(directory: str, latency: float) -> None:
+    """The child process: serve the emulator, print where, and stop when stdin closes."""
+    with _serve_here(Path(directory), latency) as server:
+        print(json.dumps(server.__dict__), flush=True)
+        sys.stdin.read()  # the parent closes our stdin when it is done
+
+
+@contextlib.contextmanager
+def serve(mode: str, latency: float = LATENCY) -> Iterator[Server]:
+    """Serve the emulator over HTTPS on 127.0.0.1, in a child process or a thread of ours."""
+    with tempfile.TemporaryDirectory(prefix="msal-async-bench-") as directory:
+        if mode == "thread":
+            with _serve_here(Path(directory), latency) as server:
+                yield server
+            return
+        command = [sys.executable, __file__, "--serve-child", directory, "--latency", str(latency)]
+        child = subprocess.Popen(  # noqa: S603 - our own interpreter running this file
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        assert child.stdin is not None
+        assert child.stdout is not None
+        try:
+            line = child.stdout.readline()
+            if not line:
+                msg = f"the emulator process exited with status {child.wait()} before serving"
+                raise RuntimeError(msg)
+            yield Server(**json.loads(line))
+        finally:
+            child.stdin.close()
+            try:
+                child.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+            child.stdout.close()
+
+
+def process_cpu(pid: int) -> float | None:
+    """CPU seconds (user + system) used so far by process ``pid``; None without ``/proc``."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    # fields[0] is the state (field 3 of proc(5)); utime and stime are fields 14 and 15.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``--serve-child DIR``: serve until stdin closes (used by :func:`serve`)."""
+    parser = argparse.ArgumentParser(prog="python benchmarks/server.py")
+    parser.add_argument("--serve-child", metavar="DIR", required=True)
+    parser.add_argument("--latency", type=float, default=LATENCY)
+    options = parser.parse_args(argv)
+    serve_child(options.serve_child, options.latency)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,200 @@
+"""How a transport builds and sends its requests: through the caller's client, or its own.
+
+:class:`GivenClient` uses the caller's ``httpx.AsyncClient`` exactly as httpx users expect
+(``build_request`` merges its base URL, headers, cookies; ``send`` runs its auth, hooks and
+mounts). :class:`OwnClient` is the client an app builds for itself, one per event loop (see
+``loops``), over our pool (see ``pool``). It has nothing of its own to merge but httpx's
+default headers and the cookies servers set, so it builds requests directly, and when no proxy
+applies it hands them to its pool directly: httpx's client layer (request merging, auth flow,
+redirect loop, hooks, cookie round trip through ``http.cookiejar``) measured about a fifth of a
+token request's CPU, and this client uses none of it (docs/transport.md).
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Protocol
+from urllib.parse import urlencode
+
+import httpx
+
+from .config import build_client, make_ssl_context, proxy_routes
+from .loops import LoopLocal
+from .pool import ConnectionPool
+
+__all__ = ["GivenClient", "HttpClient", "OwnClient"]
+
+_FORM = "application/x-www-form-urlencoded"
+#: Parsed URLs kept per client (token traffic reuses one or two endpoints).
+_URL_CACHE_SIZE = 64
+
+
+class HttpClient(Protocol):
+    """What the transport needs: build a request, send it (retried with the same request)."""
+
+    async def build(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, str] | None,
+        headers: dict[str, str],
+        data: Mapping[str, str] | None,
+        content: bytes | None,
+    ) -> httpx.Request:
+        """The request to send."""
+        ...
+
+    async def send(self, request: httpx.Request) -> httpx.Response:
+        """Send it; the response's body streams (close the response)."""
+        ...
+
+    def current(self) -> httpx.AsyncClient | None:
+        """The ``httpx.AsyncClient`` of the calling event loop, if there is one yet."""
+        ...
+
+    async def aclose(self) -> None:
+        """Close what this object built (never the caller's client)."""
+        ...
+
+
+class GivenClient:
+    """The caller's ``httpx.AsyncClient``, used as it is (and never closed here)."""
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self.client = client
+
+    async def build(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, str] | None,
+        headers: dict[str, str],
+        data: Mapping[str, str] | None,
+        content: bytes | None,
+    ) -> httpx.Request:
+        """``client.build_request``: the client's base URL, headers and cookies merged in."""
+        return self.client.build_request(
+            method, url, params=params, headers=headers, data=data, content=content
+        )
+
+    async def send(self, request: httpx.Request) -> httpx.Response:
+        """``client.send(request, stream=True)``."""
+        return await self.client.send(request, stream=True)
+
+    def current(self) -> httpx.AsyncClient | None:
+        """The caller's client."""
+        return self.client
+
+    async def aclose(self) -> None:
+        """Nothing: the caller closes its client."""
+
+
+@dataclass
+class _LoopClient:
+    client: httpx.AsyncClient
+    # The client's pool, to send to directly: set when no proxy route exists.
+    direct: ConnectionPool | None
+
+
+async def _close(loop_client: _LoopClient) -> None:
+    await loop_client.client.aclose()
+
+
+class OwnClient:
+    """The app's own ``httpx.AsyncClient``: one per event loop, closed with its loop.
+
+    Args:
+        verify: ``True``, ``False``, a CA bundle path or an ``ssl.SSLContext``.
+        proxies: a proxy URL, or requests' ``{"http": url, "https": url}`` mapping.
+        timeout: the client's timeouts.
+    """
+
+    def __init__(
+        self,
+        *,
+        verify: bool | str | ssl.SSLContext,
+        proxies: str | Mapping[str, str] | None,
+        timeout: httpx.Timeout,
+    ) -> None:
+        self._verify = verify
+        self._ssl_context: ssl.SSLContext | None = None
+        self._proxies = proxies
+        self._timeout = timeout
+        self._timeouts = timeout.as_dict()
+        self._defaults: dict[str, str] = {}
+        self._urls: dict[str, httpx.URL] = {}
+        self._clients: LoopLocal[_LoopClient] = LoopLocal(self._build, _close)
+
+    def __len__(self) -> int:
+        """How many event loops hold a client built here."""
+        return len(self._clients)
+
+    def _build(self) -> _LoopClient:
+        if self._ssl_context is None:  # one per app: loading CA bundles costs ~20 ms
+            self._ssl_context = make_ssl_context(self._verify)
+        # Environment proxies are read when a client is built, as httpx reads them.
+        routes = proxy_routes(self._proxies)
+        client, pool = build_client(
+            ssl_context=self._ssl_context, routes=routes, timeout=self._timeout
+        )
+        self._defaults = {k.lower(): v for k, v in client.headers.items()}
+        return _LoopClient(client, None if routes else pool)
+
+    def current(self) -> httpx.AsyncClient | None:
+        """The calling event loop's client, if it was built."""
+        loop_client = self._clients.peek()
+        return None if loop_client is None else loop_client.client
+
+    def _url(self, url: str) -> httpx.URL:
+        parsed = self._urls.get(url)
+        if parsed is None:
+            if len(self._urls) >= _URL_CACHE_SIZE:
+                self._urls.clear()
+            parsed = self._urls[url] = httpx.URL(url)
+        return parsed
+
+    async def build(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, str] | None,
+        headers: dict[str, str],
+        data: Mapping[str, str] | None,
+        content: bytes | None,
+    ) -> httpx.Request:
+        """The request, with httpx's default headers and the cookies servers set."""
+        loop_client = await self._clients.get()
+        parsed = self._url(url)
+        if params:
+            parsed = parsed.copy_merge_params(params)
+        merged = {**self._defaults, **headers}
+        if data is not None:  # as httpx encodes a form
+            content = urlencode(data, doseq=True).encode()
+            merged.setdefault("content-type", _FORM)
+        request = httpx.Request(
+            method, parsed, content=content, headers=merged, extensions={"timeout": self._timeouts}
+        )
+        cookies = loop_client.client.cookies
+        if cookies:  # what servers set earlier, as build_request would add
+            cookies.set_cookie_header(request)
+        return request
+
+    async def send(self, request: httpx.Request) -> httpx.Response:
+        """Send through the pool (or the client, when proxies may apply); keep cookies set."""
+        loop_client = await self._clients.get()
+        if loop_client.direct is None:
+            return await loop_client.client.send(request, stream=True)
+        response = await loop_client.direct.handle_async_request(request)
+        response.request = request
+        if "set-cookie" in response.headers:
+            loop_client.client.cookies.extract_cookies(response)
+        return response
+
+    async def aclose(self) -> None:
+        """Close every loop's client (this loop's now, the others' on their loops)."""
+        await self._clients.aclose()
