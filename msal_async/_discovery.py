@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import logging
 
-from ._authority import (
-    Authority,
-    AuthorityEndpoints,
+from ._authority import Authority, AuthorityEndpoints
+from ._errors import MsalServiceError
+from ._metadata import (
     instance_metadata_request,
     parse_aliases,
     parse_instance_discovery,
     parse_openid_configuration,
 )
-from ._errors import MsalServiceError
 from ._singleflight import SingleFlight
 from ._transport import HttpResponse, Transport
 
@@ -89,9 +88,10 @@ class Discovery:
             RuntimeError: The configuration GET answered neither 200 nor an error status.
         """
         endpoints = self._endpoints.get(authority)
-        if endpoints is not None:
-            return endpoints
-        return await self._resolving.run(authority, lambda: self._resolve_once(authority))
+        if endpoints is None:
+            endpoints = await self._resolving.run(authority, lambda: self._resolve_once(authority))
+        authority.learn(endpoints)  # app.authority.token_endpoint & co. read them from now on
+        return endpoints
 
     async def resolve_regional(self, authority: Authority, region: str) -> AuthorityEndpoints:
         """Return the endpoints of the regional (ESTS-R) twin of ``authority``.

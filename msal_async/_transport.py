@@ -194,6 +194,23 @@ class Transport:
         """Whether ``aclose()`` closes the underlying client (True unless one was given)."""
         return self._given_client is None
 
+    @property
+    def current_client(self) -> httpx.AsyncClient | None:
+        """The ``httpx.AsyncClient`` requests from the running event loop go through.
+
+        The caller's ``http_client`` when one was given; else the client this transport owns
+        for the running event loop, built now if that loop has none yet (no I/O). None
+        outside an event loop (an owned client belongs to one) or after ``aclose()``.
+        """
+        if self._given_client is not None:
+            return self._given_client
+        if self._closed:
+            return None
+        try:
+            return self._get_client()
+        except RuntimeError:  # anyio's NoEventLoopError: not inside an event loop
+            return None
+
     def _get_client(self) -> httpx.AsyncClient:
         if self._closed:
             msg = "This application was closed (aclose() or `async with` exit); create a new one."

@@ -16,6 +16,7 @@ LAYERS: dict[str, int] = {
     "_types": 0,
     "_oauth2": 1,
     "_authority": 1,
+    "_metadata": 1,
     "_auth_scheme": 1,
     "_credentials": 1,
     "_certificates": 1,

@@ -266,3 +266,29 @@ def test_an_app_used_from_two_event_loops_rebuilds_its_client() -> None:
         )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ["200", "200"]
+
+
+async def test_current_client_is_the_client_requests_go_through() -> None:
+    given = httpx.AsyncClient(transport=httpx.MockTransport(Recorder(ok())))
+    assert Transport(http_client=given).current_client is given
+    await given.aclose()
+    owned = Transport()
+    client = owned.current_client
+    assert isinstance(client, httpx.AsyncClient)
+    assert owned.current_client is client  # one client per event loop, built once
+    seen: list[str] = []
+
+    async def hook(request: httpx.Request) -> None:
+        seen.append(str(request.url))
+        raise httpx.ConnectError("stop here", request=request)
+
+    client.event_hooks["request"].append(hook)
+    with pytest.raises(MsalTransportError):
+        await owned.get("https://h/doc", cache=False)
+    assert seen == ["https://h/doc", "https://h/doc"]  # sent through it (and retried once)
+    await owned.aclose()
+    assert owned.current_client is None
+
+
+def test_an_owned_client_belongs_to_an_event_loop() -> None:
+    assert Transport().current_client is None  # no loop, no client (and no error)

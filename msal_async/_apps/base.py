@@ -24,6 +24,7 @@ from .._flows import password as _password
 from .._flows.context import AppContext
 from .._oauth2.claims import parse_claims as _parse_claims
 from .._oauth2.scopes import decorate_scopes as _decorate_scopes
+from .._region import configured_region
 from .._telemetry import TelemetryBuffer
 from .._transport import Transport
 from . import options
@@ -76,9 +77,11 @@ class ClientApplication(UserTokenMethods):
     ACQUIRE_TOKEN_FOR_CLIENT_ID = "730"
     ACQUIRE_TOKEN_BY_AUTHORIZATION_CODE_ID = "832"
     ACQUIRE_TOKEN_INTERACTIVE = "169"
+    ACQUIRE_TOKEN_BY_USER_FIC_ID = "950"
     GET_ACCOUNTS_ID = "902"
     REMOVE_ACCOUNT_ID = "903"
-    ATTEMPT_REGION_DISCOVERY = True
+    ATTEMPT_REGION_DISCOVERY = True  # azure_region=ATTEMPT_REGION_DISCOVERY: detect it
+    DISABLE_MSAL_FORCE_REGION = False  # azure_region=DISABLE_MSAL_FORCE_REGION: no region
 
     def __init__(
         self,
@@ -125,7 +128,10 @@ class ClientApplication(UserTokenMethods):
         self.app_name = options.check_optional_str("app_name", app_name)
         self.app_version = options.check_optional_str("app_version", app_version)
         self._client_capabilities = options.check_capabilities(client_capabilities)
-        self._azure_region = options.check_region("azure_region", azure_region)
+        self._azure_region = configured_region(  # reads MSAL_FORCE_REGION once, as msal
+            options.check_region("azure_region", azure_region),
+            has_credential=bool(client_credential),
+        )
         self._exclude_scopes = options.check_exclude_scopes(exclude_scopes)
         options.check_bool("allow_broker", allow_broker, optional=True)
         options.check_bool("enable_pii_log", enable_pii_log, optional=True)
@@ -158,7 +164,6 @@ class ClientApplication(UserTokenMethods):
             app_version=app_version,
             is_public_client=self._credential is None,
         )
-        self.http_client = http_client
         self._ctx = AppContext(
             client_id=self.client_id,
             authority=self.authority,
@@ -171,6 +176,17 @@ class ClientApplication(UserTokenMethods):
             exclude_scopes=self._exclude_scopes,
         )
         self._hot = HotSlots(self._ctx)
+
+    @property
+    def http_client(self) -> httpx.AsyncClient | None:
+        """The ``httpx.AsyncClient`` this app sends its requests through.
+
+        Returns:
+            Your ``http_client``; else the client the app built for the running event loop
+            (built on first use, no I/O). None outside an event loop or once the app is
+            closed.
+        """
+        return self._transport.current_client
 
     def _parse_credential(
         self, client_credential: object, *, client_claims: dict[str, Any] | None

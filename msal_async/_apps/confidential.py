@@ -104,9 +104,7 @@ class ConfidentialClientApplication(ClientApplication):
                 DeprecationWarning,
                 stacklevel=2,
             )
-        region = await region_detector.region(
-            self._azure_region, self._transport, has_credential=True
-        )
+        region = await region_detector.region(self._azure_region, self._transport)
         result = await client_credentials.acquire_token_for_client(
             self._ctx,
             scope_list,
