@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 
+from . import _log
 from ._authority import Authority, AuthorityEndpoints
 from ._errors import MsalServiceError
 from ._metadata import (
@@ -22,7 +23,7 @@ from ._transport import HttpResponse, Transport
 
 __all__ = ["Discovery"]
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger(_log.DISCOVERY)
 
 
 def _service_error(url: str, response: HttpResponse) -> MsalServiceError:

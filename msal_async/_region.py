@@ -24,6 +24,7 @@ from collections.abc import Mapping
 
 import anyio
 
+from . import _log
 from ._errors import MsalTransportError
 from ._singleflight import SingleFlight
 from ._transport import Transport
@@ -38,7 +39,7 @@ __all__ = [
     "valid_region",
 ]
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger(_log.REGION)
 
 #: The compute-metadata endpoint whose ``location`` is the VM's region.
 IMDS_REGION_URL = "http://169.254.169.254/metadata/instance/compute"

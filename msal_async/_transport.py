@@ -24,13 +24,13 @@ import anyio
 import anyio.lowlevel
 import httpx
 
-from . import _throttle
+from . import _log, _throttle
 from ._errors import MsalTransportError
 from ._version import CLIENT_SKU, __version__
 
 __all__ = ["DEFAULT_TIMEOUT", "MAX_RESPONSE_BYTES", "HttpResponse", "Transport"]
 
-logger = logging.getLogger("msal_async.transport")
+logger = logging.getLogger(_log.TRANSPORT)
 
 #: Seconds; msal waits forever by default, which hangs a worker on a dead network.
 DEFAULT_TIMEOUT = 30.0

@@ -12,6 +12,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "msal_async"
 # Layer of each private module (by dotted name under msal_async, prefix match).
 LAYERS: dict[str, int] = {
     "_version": 0,
+    "_log": 0,
     "_errors": 0,
     "_types": 0,
     "_oauth2": 1,

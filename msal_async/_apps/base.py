@@ -16,6 +16,7 @@ else:  # typing_extensions comes with anyio on Python < 3.13
 import anyio
 import httpx
 
+from .. import _log
 from .._authority import Authority, AuthorityBuilder
 from .._cache.token_cache import TokenCache
 from .._credentials import ClientCredential, parse_client_credential
@@ -33,7 +34,7 @@ from .user import UserTokenMethods
 
 __all__ = ["ClientApplication"]
 
-logger = logging.getLogger("msal_async.application")
+logger = logging.getLogger(_log.APPLICATION)
 
 
 class ClientApplication(UserTokenMethods):

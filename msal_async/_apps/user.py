@@ -10,6 +10,7 @@ from typing import Any
 import anyio
 import anyio.abc
 
+from .. import _log
 from .._flows import accounts as accounts_flow
 from .._flows import auth_code, refresh, silent
 from .._flows.context import AppContext
@@ -21,7 +22,7 @@ from .hot import HotSlots
 
 __all__ = ["UserTokenMethods"]
 
-logger = logging.getLogger("msal_async.application")
+logger = logging.getLogger(_log.APPLICATION)
 
 _AUTHORITY_IGNORED = "We haven't decided how/if this method will accept authority parameter"
 

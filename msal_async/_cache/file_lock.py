@@ -22,9 +22,11 @@ from collections.abc import AsyncIterator
 import anyio
 import anyio.to_thread
 
+from .. import _log
+
 __all__ = ["LockTimeout", "hold_lock", "pid_alive"]
 
-logger = logging.getLogger("msal_async.persistence")
+logger = logging.getLogger(_log.PERSISTENCE)
 
 _FIRST_RETRY = 0.002
 _MAX_RETRY = 0.05

@@ -42,12 +42,14 @@ from msal_async._cache.protocol import (
     UnsupportedBackendError,
 )
 
+from .. import _log
+
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
 __all__ = ["RedisPersistence"]
 
-logger = logging.getLogger("msal_async.persistence")
+logger = logging.getLogger(_log.PERSISTENCE)
 
 # KEYS[1] = partition hash; ARGV[1] = known version. Returns {} when absent, {v} when unchanged,
 # {v, d} when changed.

@@ -16,9 +16,11 @@ from msal_async._cache.partitioned import PartitionedCacheMixin
 from msal_async._cache.partitions import PartitionBook, Slot, partition_of
 from msal_async._cache.schema import Entry
 
+from .. import _log
+
 __all__ = ["SerializableTokenCache", "TokenCache"]
 
-logger = logging.getLogger("msal_async.token_cache")
+logger = logging.getLogger(_log.TOKEN_CACHE)
 
 _USERNAME_FIELDS = ("environment", "username")
 

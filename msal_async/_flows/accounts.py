@@ -6,12 +6,13 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from .. import _log
 from .._cache.schema import AuthorityType, CredentialType
 from .context import AppContext
 
 __all__ = ["find_accounts", "get_accounts", "remove_account"]
 
-logger = logging.getLogger("msal_async.flows")
+logger = logging.getLogger(_log.APPLICATION)
 
 _ACCOUNT_FIELDS = (
     "home_account_id",

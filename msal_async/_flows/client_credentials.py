@@ -6,6 +6,7 @@ import logging
 from collections.abc import Awaitable, Callable, Hashable, Mapping
 from typing import Any
 
+from .. import _log
 from .._cache.schema import compute_ext_cache_key
 from .._oauth2.claims import merge_capabilities, merge_claims
 from .._oauth2.requests import CLIENT_CREDENTIALS, build_token_request
@@ -15,7 +16,7 @@ from .context import AppContext, send_token_request
 
 __all__ = ["API_ID", "EXPIRY_BUFFER", "acquire_token_for_client"]
 
-logger = logging.getLogger("msal_async.flows")
+logger = logging.getLogger(_log.APPLICATION)
 
 #: msal's telemetry API id of acquire_token_for_client.
 API_ID = "730"

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import _log
 from .._authority import Authority, AuthorityEndpoints
 from .._cache.persistence import PersistedTokenCache, partition_key
 from .._cache.schema import parse_account
@@ -24,7 +25,7 @@ from .._transport import Transport
 
 __all__ = ["AppContext", "obtain_token", "send_token_request", "without"]
 
-logger = logging.getLogger("msal_async.flows")
+logger = logging.getLogger(_log.APPLICATION)
 
 
 @dataclass

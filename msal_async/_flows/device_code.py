@@ -16,6 +16,7 @@ from typing import Any
 
 import anyio
 
+from .. import _log
 from .._errors import error_result
 from .._oauth2.claims import merge_capabilities
 from .._oauth2.requests import build_token_request
@@ -33,7 +34,7 @@ __all__ = [
     "normalize_device_flow",
 ]
 
-logger = logging.getLogger("msal_async.flows")
+logger = logging.getLogger(_log.APPLICATION)
 
 #: msal's telemetry API id of acquire_token_by_device_flow.
 API_ID = "622"

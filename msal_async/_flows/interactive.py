@@ -17,11 +17,12 @@ from urllib.parse import urlsplit
 
 import anyio
 
+from .. import _log
 from .._loopback import LoopbackListener
 
 __all__ = ["API_ID", "launch_browser", "wait_for_auth_response"]
 
-logger = logging.getLogger("msal_async.flows")
+logger = logging.getLogger(_log.APPLICATION)
 
 #: msal's telemetry API id of acquire_token_interactive.
 API_ID = "169"

@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from .. import _log
 from .._errors import error_result
 from .._oauth2 import wstrust
 from .._oauth2.claims import merge_capabilities
@@ -25,7 +26,7 @@ from .context import AppContext, obtain_token
 
 __all__ = ["API_ID", "acquire_token_by_username_password", "user_realm_url"]
 
-logger = logging.getLogger("msal_async.flows")
+logger = logging.getLogger(_log.APPLICATION)
 
 #: msal's telemetry API id of acquire_token_by_username_password.
 API_ID = "301"

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import anyio
 
+from .. import _log
 from .._cache.schema import CredentialType, compute_ext_cache_key
 from .._errors import MsalServiceError, MsalTransportError
 from .._oauth2.claims import merge_capabilities, merge_claims
@@ -37,7 +38,7 @@ from .context import AppContext, send_token_request
 
 __all__ = ["API_ID", "EXPIRY_BUFFER", "RefreshFlights", "SilentRequest", "acquire_token_silent"]
 
-logger = logging.getLogger("msal_async.flows")
+logger = logging.getLogger(_log.APPLICATION)
 
 #: msal's telemetry API id of acquire_token_silent.
 API_ID = "84"

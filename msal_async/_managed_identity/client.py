@@ -19,6 +19,7 @@ else:  # typing_extensions comes with anyio on Python < 3.13
 import anyio
 import httpx
 
+from .. import _log
 from .._apps import options
 from .._cache.persistence import PersistedTokenCache, partition_key
 from .._cache.token_cache import TokenCache
@@ -31,7 +32,7 @@ from .pinning import PinnedTransport
 
 __all__ = ["ManagedIdentityClient"]
 
-logger = logging.getLogger("msal_async.managed_identity")
+logger = logging.getLogger(_log.MANAGED_IDENTITY)
 
 _SYSTEM_ASSIGNED = "SYSTEM_ASSIGNED_MANAGED_IDENTITY"
 _EXPIRY_BUFFER = 300

@@ -91,7 +91,7 @@ async def test_failed_background_refresh_keeps_the_token_and_logs(
     app, _, account = await aging_app(make_pca, http, users)
     users.inject(Fault.server_error(status=503), grant_type="refresh_token")
     before = app.token_cache.serialize()
-    with caplog.at_level(logging.WARNING, logger="msal_async.flows"):
+    with caplog.at_level(logging.WARNING, logger="msal_async.application"):
         async with app:
             result = await app.acquire_token_silent(SCOPES, account)
             assert result is not None
