@@ -3,7 +3,8 @@
 ``azure_region`` semantics, as msal's:
 
 * ``False``: opt out; ``MSAL_FORCE_REGION`` is ignored.
-* ``None``: use ``MSAL_FORCE_REGION`` when set (apps with a credential only), else no region.
+* ``None``: use ``MSAL_FORCE_REGION`` when set (apps with a credential only), else no region;
+  the constructor reads and checks it, once, as msal's does.
 * ``"westus"``: that region, with **no** probe (msal probes IMDS anyway, in the constructor,
   only to log a mismatch: spec 15.3; we do not).
 * ``True``: detect: ``REGION_NAME`` if set, else ask the VM's Instance Metadata Service.

@@ -52,12 +52,14 @@ class ClientApplication(UserTokenMethods):
             accepts; default ``https://login.microsoftonline.com/common/``.
         validate_authority: False treats the authority as known: no instance discovery.
         token_cache: a ``TokenCache``; default a new in-memory one.
-        http_client: an ``httpx.AsyncClient`` to send requests through.
+        http_client: an ``httpx.AsyncClient`` to send requests through (``app.http_client``
+            is the client in use either way).
         verify, proxies, timeout: used when the app builds its own client.
         client_claims: extra claims for the client assertion.
         app_name, app_version: sent as ``x-app-name`` and ``x-app-ver``.
         client_capabilities: e.g. ``["CP1"]``, sent as ``xms_cc`` in ``claims``.
-        azure_region: None, a region name, True (detect) or False (opt out).
+        azure_region: None (``MSAL_FORCE_REGION``, read here), a region name, True
+            (``ATTEMPT_REGION_DISCOVERY``) or False (``DISABLE_MSAL_FORCE_REGION``).
         exclude_scopes: scopes not to add to user-token requests.
         http_cache: a dict-like object holding throttling state and discovery documents.
         instance_discovery: None/True, False (skip), or a custom discovery URL.
