@@ -2,16 +2,14 @@
 
 Mirrors msal 1.39 ``msal/authority.py`` plus the authority parts of
 ``ClientApplication.__init__`` (dSTS, ``oidc_authority``) and ``_get_regional_authority``.
-The network half (instance discovery, OIDC discovery) lives in ``_discovery``; this module
-only builds the requests and parses the responses, so every rule is testable offline.
+The network half (instance discovery, OIDC discovery) lives in ``_discovery`` and the parsing
+of its documents in ``_metadata``, so every rule is testable offline.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
 from urllib.parse import ParseResult, urlparse
 
 __all__ = [
@@ -28,10 +26,7 @@ __all__ = [
     "AuthorityBuilder",
     "AuthorityEndpoints",
     "canonicalize",
-    "instance_metadata_request",
-    "parse_aliases",
-    "parse_instance_discovery",
-    "parse_openid_configuration",
+    "discovery_host",
 ]
 
 # National clouds: https://learn.microsoft.com/entra/identity-platform/authentication-national-cloud
@@ -80,8 +75,12 @@ _GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12
 _OIDC_CONFIG = "/.well-known/openid-configuration"
 
 
-def _discovery_host(instance: str) -> str:
-    # A well-known cloud answers for itself; anything else asks the public cloud.
+def discovery_host(instance: str) -> str:
+    """The host that answers instance discovery for ``instance``.
+
+    Returns:
+        ``instance`` when it is a well-known cloud, else ``login.microsoftonline.com``.
+    """
     return instance if instance in WELL_KNOWN_AUTHORITY_HOSTS else WORLD_WIDE
 
 
@@ -141,23 +140,6 @@ def canonicalize(url: str) -> tuple[ParseResult, str, str]:
     raise ValueError(msg)
 
 
-def instance_metadata_request(instance: str) -> tuple[str, dict[str, str]]:
-    """Build the alias (metadata) discovery GET for ``instance`` (api-version 1.1).
-
-    Args:
-        instance: The authority host whose aliases are wanted.
-
-    Returns:
-        ``(url, params)``; send it with ``Accept: application/json``.
-    """
-    host = _discovery_host(instance)
-    params = {
-        "api-version": "1.1",
-        "authorization_endpoint": f"https://{host}/common/oauth2/authorize",
-    }
-    return f"https://{host}/common/discovery/instance", params
-
-
 @dataclass(frozen=True, kw_only=True)
 class AuthorityEndpoints:
     """The endpoints of an authority, learned from its OpenID configuration.
@@ -180,9 +162,24 @@ class AuthorityEndpoints:
     instance: str
 
 
+class _Learned:
+    """What discovery found out about an authority; kept beside its identity, not in it."""
+
+    __slots__ = ("endpoints",)
+
+    def __init__(self) -> None:
+        self.endpoints: AuthorityEndpoints | None = None
+
+
 @dataclass(frozen=True, kw_only=True)
 class Authority:
     """A validated authority; built by :meth:`Authority.parse`, never touches the network.
+
+    Equality and hashing cover the parsed settings only, so an authority is a stable dict
+    key. Discovery records the endpoints it finds on the authority it resolved
+    (:meth:`learn`); from then on :attr:`token_endpoint`, :attr:`authorization_endpoint`
+    and :attr:`device_authorization_endpoint` read them, as msal's attributes of the same
+    names (msal sets them in its constructor, which here does no I/O).
 
     Attributes:
         url: The authority as given (an ``AuthorityBuilder`` rendered, or the OIDC URL).
@@ -213,6 +210,62 @@ class Authority:
     validate_authority: bool
     instance_discovery: bool | str | None
     tenant_discovery_url: str
+    _learned: _Learned = field(default_factory=_Learned, init=False, repr=False, compare=False)
+
+    def learn(self, endpoints: AuthorityEndpoints) -> None:
+        """Record the endpoints discovery found for this authority (identity unchanged).
+
+        Args:
+            endpoints: the result of resolving this authority.
+        """
+        self._learned.endpoints = endpoints
+
+    def _discovered(self, name: str) -> AuthorityEndpoints:
+        endpoints = self._learned.endpoints
+        if endpoints is None:
+            msg = (
+                f"authority.{name} is not known yet: msal_async discovers {self.url} on the "
+                "first await, never in the constructor. Run `await app.prefetch()` (or any "
+                "acquire_* call) first."
+            )
+            raise AttributeError(msg)
+        return endpoints
+
+    @property
+    def token_endpoint(self) -> str:
+        """The token endpoint, once discovery has run.
+
+        Returns:
+            The ``token_endpoint`` of the OpenID configuration.
+
+        Raises:
+            AttributeError: discovery has not run yet (``await app.prefetch()`` runs it).
+        """
+        return self._discovered("token_endpoint").token_endpoint
+
+    @property
+    def authorization_endpoint(self) -> str:
+        """The authorization endpoint, once discovery has run.
+
+        Returns:
+            The ``authorization_endpoint`` of the OpenID configuration.
+
+        Raises:
+            AttributeError: discovery has not run yet (``await app.prefetch()`` runs it).
+        """
+        return self._discovered("authorization_endpoint").authorization_endpoint
+
+    @property
+    def device_authorization_endpoint(self) -> str | None:
+        """The device code endpoint, once discovery has run (None when not advertised).
+
+        Returns:
+            The ``device_authorization_endpoint`` of the OpenID configuration, or None.
+
+        Raises:
+            AttributeError: discovery has not run yet (``await app.prefetch()`` runs it).
+        """
+        return self._discovered("device_authorization_endpoint").device_authorization_endpoint
 
     @classmethod
     def parse(
@@ -336,7 +389,7 @@ class Authority:
             ``instance_discovery``, or None when instance discovery is turned off.
         """
         if self.instance_discovery is None or self.instance_discovery is True:
-            return f"https://{_discovery_host(self.instance)}/common/discovery/instance"
+            return f"https://{discovery_host(self.instance)}/common/discovery/instance"
         return self.instance_discovery or None
 
     @property
@@ -481,106 +534,3 @@ class Authority:
                 "or https://tenant_name.b2clogin.com/tenant.onmicrosoft.com/policy. "
             )
         return ValueError(msg + " Also please double check your tenant name or GUID is correct.")
-
-
-def parse_instance_discovery(authority: Authority, payload: Any) -> str:
-    """Read the tenant discovery endpoint from an instance discovery (api 1.0) response.
-
-    Args:
-        authority: The authority being discovered (named in the error).
-        payload: The decoded JSON body (the service answers 400 + JSON for a bad host).
-
-    Returns:
-        The ``tenant_discovery_endpoint`` URL.
-
-    Raises:
-        ValueError: ``invalid_instance`` (msal's message), or no endpoint in the payload.
-    """
-    if isinstance(payload, Mapping) and payload.get("error") == "invalid_instance":
-        msg = (
-            "invalid_instance: "
-            f"The authority you provided, {authority.url}, is not known. "
-            "If it is a valid domain name known to you, "
-            "you can turn off this check by passing in "
-            "instance_discovery=False"
-        )
-        raise ValueError(msg)
-    endpoint = payload.get("tenant_discovery_endpoint") if isinstance(payload, Mapping) else None
-    if not isinstance(endpoint, str) or not endpoint:
-        msg = (
-            f"Instance discovery for {authority.url} returned no tenant_discovery_endpoint; "
-            "pass instance_discovery=False if this authority is known to you"
-        )
-        raise ValueError(msg)
-    return endpoint
-
-
-def parse_openid_configuration(authority: Authority, payload: Any) -> AuthorityEndpoints:
-    """Read the endpoints of an OpenID configuration document.
-
-    Args:
-        authority: The authority the document belongs to.
-        payload: The decoded JSON body.
-
-    Returns:
-        The endpoints; ``tenant`` is re-derived from the token endpoint path, as msal does.
-
-    Raises:
-        ValueError: Not a JSON object, no ``authorization_endpoint``/``token_endpoint``, or
-            (for an ``oidc_authority``) an issuer that fails :meth:`Authority.has_valid_issuer`.
-    """
-    if not isinstance(payload, Mapping):
-        raise authority.configuration_error()
-    authorization_endpoint = payload.get("authorization_endpoint")
-    token_endpoint = payload.get("token_endpoint")
-    if not isinstance(authorization_endpoint, str) or not isinstance(token_endpoint, str):
-        raise authority.configuration_error()
-    issuer = payload.get("issuer")
-    issuer = issuer if isinstance(issuer, str) else None
-    device = payload.get("device_authorization_endpoint")
-    _, _, tenant = canonicalize(token_endpoint)  # usually a GUID
-    if authority.is_oidc and not authority.has_valid_issuer(issuer):
-        msg = (
-            f"The issuer '{issuer}' does not match the authority '{authority.url}' "
-            "or a known pattern. When using the 'oidc_authority' parameter in "
-            "ClientApplication, the authority will be validated against the issuer from "
-            f"{authority.url}/.well-known/openid-configuration ."
-            "If using a known Entra authority (e.g. login.microsoftonline.com) the "
-            "'authority' parameter should be used instead of 'oidc_authority'. "
-        )
-        raise ValueError(msg)
-    return AuthorityEndpoints(
-        token_endpoint=token_endpoint,
-        authorization_endpoint=authorization_endpoint,
-        device_authorization_endpoint=device if isinstance(device, str) else None,
-        issuer=issuer,
-        tenant=tenant,
-        instance=authority.instance,
-    )
-
-
-def parse_aliases(payload: Any) -> list[list[str]]:
-    """Read the alias groups of an instance metadata (api-version 1.1) response.
-
-    Args:
-        payload: The decoded JSON body; only ``metadata[*].aliases`` is read
-            (``preferred_network`` and ``preferred_cache`` are ignored, as in msal).
-
-    Returns:
-        One list of host names per metadata entry, in the service's order.
-
-    Raises:
-        ValueError: The payload has no ``metadata`` list of objects with ``aliases``.
-    """
-    metadata = payload.get("metadata") if isinstance(payload, Mapping) else None
-    if not isinstance(metadata, list):
-        msg = f"Instance metadata has no 'metadata' list: {payload!r:.200}"
-        raise ValueError(msg)  # noqa: TRY004 - bad server data is a wrong value
-    groups: list[list[str]] = []
-    for entry in metadata:
-        aliases = entry.get("aliases") if isinstance(entry, Mapping) else None
-        if not isinstance(aliases, list):
-            msg = f"Instance metadata entry has no 'aliases' list: {entry!r:.200}"
-            raise ValueError(msg)  # noqa: TRY004 - bad server data is a wrong value
-        groups.append([str(alias) for alias in aliases])
-    return groups

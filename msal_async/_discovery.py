@@ -9,22 +9,21 @@ from __future__ import annotations
 
 import logging
 
-from . import _json
-from ._authority import (
-    Authority,
-    AuthorityEndpoints,
+from . import _json, _log
+from ._authority import Authority, AuthorityEndpoints
+from ._errors import MsalServiceError
+from ._metadata import (
     instance_metadata_request,
     parse_aliases,
     parse_instance_discovery,
     parse_openid_configuration,
 )
-from ._errors import MsalServiceError
 from ._singleflight import SingleFlight
 from ._transport import HttpResponse, Transport
 
 __all__ = ["Discovery"]
 
-logger = logging.getLogger("msal_async.discovery")
+logger = logging.getLogger(_log.DISCOVERY)
 
 
 def _service_error(url: str, response: HttpResponse) -> MsalServiceError:
@@ -90,11 +89,12 @@ class Discovery:
             RuntimeError: The configuration GET answered neither 200 nor an error status.
         """
         endpoints = self._endpoints.get(authority)
-        if endpoints is not None:
-            return endpoints
-        return await self._flights.run(
-            ("discovery", authority), lambda: self._resolve_once(authority)
-        )
+        if endpoints is None:
+            endpoints = await self._flights.run(
+                ("discovery", authority), lambda: self._resolve_once(authority)
+            )
+        authority.learn(endpoints)  # app.authority.token_endpoint & co. read them from now on
+        return endpoints
 
     async def resolve_regional(self, authority: Authority, region: str) -> AuthorityEndpoints:
         """Return the endpoints of the regional (ESTS-R) twin of ``authority``.

@@ -26,9 +26,11 @@ from urllib.parse import parse_qs, urlsplit
 import anyio
 import anyio.abc
 
+from . import _log
+
 __all__ = ["ERROR_TEMPLATE", "SUCCESS_TEMPLATE", "LoopbackListener", "respond"]
 
-logger = logging.getLogger("msal_async.loopback")
+logger = logging.getLogger(_log.APPLICATION)
 
 _RECOMMENDATION = (
     "For your security: Do not share the contents of this page, the address bar, "

@@ -3,7 +3,8 @@
 ``azure_region`` semantics, as msal's:
 
 * ``False``: opt out; ``MSAL_FORCE_REGION`` is ignored.
-* ``None``: use ``MSAL_FORCE_REGION`` when set (apps with a credential only), else no region.
+* ``None``: use ``MSAL_FORCE_REGION`` when set (apps with a credential only), else no region;
+  the constructor reads and checks it, once, as msal's does.
 * ``"westus"``: that region, with **no** probe (msal probes IMDS anyway, in the constructor,
   only to log a mismatch: spec 15.3; we do not).
 * ``True``: detect: ``REGION_NAME`` if set, else ask the VM's Instance Metadata Service.
@@ -24,7 +25,7 @@ from collections.abc import Mapping
 
 import anyio
 
-from . import _json
+from . import _json, _log
 from ._errors import MsalTransportError
 from ._singleflight import SingleFlight
 from ._transport import Transport
@@ -33,20 +34,45 @@ __all__ = [
     "IMDS_REGION_URL",
     "IMDS_TIMEOUT",
     "RegionDetector",
+    "check_region_name",
     "configured_region",
     "region_detector",
     "valid_region",
 ]
 
-logger = logging.getLogger("msal_async.region")
+logger = logging.getLogger(_log.REGION)
 
 #: The compute-metadata endpoint whose ``location`` is the VM's region.
 IMDS_REGION_URL = "http://169.254.169.254/metadata/instance/compute"
 _IMDS_PARAMS = {"api-version": "2021-02-01"}
 #: Seconds to wait for IMDS before concluding we are not on an Azure VM.
 IMDS_TIMEOUT = 2.0
+#: msal's rule (``region._VALID_REGION_RE``): a lowercase DNS label that starts with a letter.
 _VALID_REGION = re.compile(r"[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?")
 _DETECT = True  # msal's ClientApplication.ATTEMPT_REGION_DISCOVERY
+
+
+def check_region_name(value: str, *, name: str) -> str:
+    """Return ``value`` if it is a valid Azure region name, else raise msal's ValueError.
+
+    Args:
+        value: a region name such as ``"westus"``.
+        name: where it came from (``azure_region`` or ``MSAL_FORCE_REGION``), for the message.
+
+    Returns:
+        ``value``.
+
+    Raises:
+        ValueError: ``value`` is not a lowercase DNS label (msal's message, word for word).
+    """
+    if _VALID_REGION.fullmatch(value):
+        return value
+    msg = (
+        f"Invalid {name}={value!r}. It must be a lowercase DNS label that starts with a "
+        "letter, contains only letters, digits, and internal hyphens, and is at most 63 "
+        "characters."
+    )
+    raise ValueError(msg)
 
 
 def valid_region(value: object, *, source: str) -> str | None:
@@ -67,14 +93,20 @@ def valid_region(value: object, *, source: str) -> str | None:
 
 
 def configured_region(
-    azure_region: str | bool | None, *, has_credential: bool, environ: Mapping[str, str]
+    azure_region: str | bool | None,
+    *,
+    has_credential: bool,
+    environ: Mapping[str, str] | None = None,
 ) -> str | bool | None:
     """Resolve ``azure_region`` against ``MSAL_FORCE_REGION`` without any I/O.
+
+    Apps call it in their constructor, as msal does: an invalid ``MSAL_FORCE_REGION`` is
+    reported there, and the environment is read once per app.
 
     Args:
         azure_region: the app's ``azure_region`` (already validated).
         has_credential: the app has a client credential (``MSAL_FORCE_REGION`` needs one).
-        environ: the environment.
+        environ: the environment; ``os.environ`` when None.
 
     Returns:
         A region name, True (detect), or None (no region).
@@ -85,13 +117,11 @@ def configured_region(
     if azure_region is False:
         return None
     if azure_region is None:
-        forced = environ.get("MSAL_FORCE_REGION") if has_credential else None
+        env = os.environ if environ is None else environ
+        forced = env.get("MSAL_FORCE_REGION") if has_credential else None
         if forced is None:
             return None
-        if not _VALID_REGION.fullmatch(forced):
-            msg = f"Invalid MSAL_FORCE_REGION={forced!r}: expected a region such as 'westus'"
-            raise ValueError(msg)
-        return forced
+        return check_region_name(forced, name="MSAL_FORCE_REGION")
     return azure_region
 
 
@@ -116,32 +146,27 @@ class RegionDetector:
 
     async def region(
         self,
-        azure_region: str | bool | None,
+        configured: str | bool | None,
         transport: Transport,
         *,
-        has_credential: bool,
         flights: SingleFlight,
         environ: Mapping[str, str] | None = None,
     ) -> str | None:
         """The region ``acquire_token_for_client`` should use, detecting it when asked to.
 
         Args:
-            azure_region: the app's ``azure_region``.
+            configured: the app's region configuration, as :func:`configured_region`
+                resolved it: a region name, True (detect) or None (central endpoint).
             transport: the app's transport, for the IMDS probe.
-            has_credential: the app has a client credential.
             flights: the app's single-flight registry (concurrent callers share one probe).
-            environ: the environment; ``os.environ`` when None.
+            environ: the environment (for ``REGION_NAME``); ``os.environ`` when None.
 
         Returns:
             A region name, or None for the central endpoint.
-
-        Raises:
-            ValueError: ``MSAL_FORCE_REGION`` is invalid.
         """
+        if configured is not _DETECT:
+            return configured if isinstance(configured, str) else None
         env = os.environ if environ is None else environ
-        wanted = configured_region(azure_region, has_credential=has_credential, environ=env)
-        if wanted is not _DETECT:
-            return wanted if isinstance(wanted, str) else None
         from_env = env.get("REGION_NAME", "")
         if from_env:
             return valid_region(from_env, source="REGION_NAME env variable")

@@ -26,7 +26,7 @@ import anyio
 import anyio.lowlevel
 import httpx
 
-from . import _clock, _throttle
+from . import _clock, _log, _throttle
 from ._errors import MsalTransportError
 from ._http.client import GivenClient, HttpClient, OwnClient
 from ._http.config import DEFAULT_TIMEOUT, to_timeout
@@ -34,7 +34,7 @@ from ._version import CLIENT_SKU, __version__
 
 __all__ = ["DEFAULT_TIMEOUT", "MAX_RESPONSE_BYTES", "HttpResponse", "Transport"]
 
-logger = logging.getLogger("msal_async.transport")
+logger = logging.getLogger(_log.TRANSPORT)
 
 #: Token and discovery documents are a few KiB; anything past this is not one.
 MAX_RESPONSE_BYTES = 4 * 1024 * 1024

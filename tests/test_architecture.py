@@ -12,12 +12,14 @@ PACKAGE = Path(__file__).resolve().parent.parent / "msal_async"
 # Layer of each private module (by dotted name under msal_async, prefix match).
 LAYERS: dict[str, int] = {
     "_version": 0,
+    "_log": 0,
     "_errors": 0,
     "_types": 0,
     "_clock": 0,
     "_json": 0,
     "_oauth2": 1,
     "_authority": 1,
+    "_metadata": 1,
     "_auth_scheme": 1,
     "_credentials": 1,
     "_certificates": 1,

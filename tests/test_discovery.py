@@ -410,3 +410,18 @@ async def test_alias_metadata_that_is_not_json() -> None:
     async with _discovery(app) as discovery:
         with pytest.raises(ValueError, match="is not JSON"):
             await discovery.aliases("login.microsoftonline.com")
+
+
+async def test_resolve_tells_the_authority_its_endpoints() -> None:
+    """app.authority.token_endpoint & co. (msal's attributes) are readable after discovery."""
+    emulator = AuthorityEmulator()
+    async with _discovery(emulator) as discovery:
+        authority, twin = Authority.parse(DOMAIN_AUTHORITY), Authority.parse(DOMAIN_AUTHORITY)
+        assert not hasattr(authority, "token_endpoint")
+        endpoints = await discovery.resolve(authority)
+        await discovery.resolve(twin)  # answered from the memo: it learns them too
+    for known in (authority, twin):
+        assert known.token_endpoint == endpoints.token_endpoint
+        assert known.authorization_endpoint == endpoints.authorization_endpoint
+        assert known.device_authorization_endpoint == endpoints.device_authorization_endpoint
+    assert emulator.counts["openid-configuration"] == 1

@@ -17,14 +17,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from msal_async import ConfidentialClientApplication
-from msal_async._authority import (
-    Authority,
-    AuthorityEndpoints,
-    parse_aliases,
-    parse_instance_discovery,
-)
+from msal_async._authority import Authority, AuthorityEndpoints
 from msal_async._discovery import _json_or_none, _read_configuration
 from msal_async._errors import MsalServiceError
+from msal_async._metadata import parse_aliases, parse_instance_discovery
 from msal_async._transport import HttpResponse
 from msal_async.testing import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, AuthorityEmulator
 

@@ -7,18 +7,20 @@ from typing import Any
 
 import anyio
 import httpx
+import msal
 import pytest
 
-from msal_async import ConfidentialClientApplication
+from msal_async import ConfidentialClientApplication, PublicClientApplication
 from msal_async._region import RegionDetector, configured_region, region_detector
 from msal_async._singleflight import SingleFlight
 from msal_async._transport import Transport
-from msal_async.testing import AuthorityEmulator
+from msal_async.testing import DEMO_TENANT_ID, AuthorityEmulator
 
 pytestmark = pytest.mark.anyio
 
 Make = Callable[..., ConfidentialClientApplication]
 SCOPE = ["api://resource/.default"]
+AUTHORITY = f"https://login.microsoftonline.com/{DEMO_TENANT_ID}"
 
 
 @pytest.fixture(autouse=True)
@@ -114,12 +116,43 @@ async def test_force_region_env_applies_only_when_not_configured(
     assert emulator.counts["imds-region"] == 0
 
 
-async def test_invalid_force_region_is_a_value_error(
-    make_cca: Make, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("env", "kwargs"),
+    [({"MSAL_FORCE_REGION": "westus-"}, {}), ({}, {"azure_region": "West US"})],
+    ids=["MSAL_FORCE_REGION", "azure_region"],
+)
+def test_an_invalid_region_is_reported_by_the_constructor_as_msal_does(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], kwargs: dict[str, Any]
 ) -> None:
-    monkeypatch.setenv("MSAL_FORCE_REGION", "West US!")
-    with pytest.raises(ValueError, match="MSAL_FORCE_REGION"):
-        await make_cca().acquire_token_for_client(SCOPE)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    args = ("3b4b1a8c-7d5e-4f1a-a8c2-6f0e9d2b1c7a",)
+    options = {"client_credential": "s", "authority": AUTHORITY, **kwargs}
+    with pytest.raises(ValueError, match="Invalid") as theirs:  # msal checks before any I/O
+        msal.ConfidentialClientApplication(*args, **options)
+    with pytest.raises(ValueError, match="Invalid") as ours:
+        ConfidentialClientApplication(*args, **options)
+    assert str(ours.value) == str(theirs.value)
+
+
+def test_force_region_is_ignored_by_public_clients(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MSAL_FORCE_REGION", "westus-")
+    PublicClientApplication("3b4b1a8c-7d5e-4f1a-a8c2-6f0e9d2b1c7a", authority=AUTHORITY)
+
+
+async def test_force_region_is_read_once_by_the_constructor(
+    make_cca: Make, emulator: AuthorityEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = make_cca()
+    monkeypatch.setenv("MSAL_FORCE_REGION", "japaneast")  # too late for this app, as in msal
+    await app.acquire_token_for_client(SCOPE)
+    assert posts(emulator) == ["login.microsoftonline.com"]
+
+
+async def test_class_constants_name_the_region_choices(make_cca: Make) -> None:
+    app = ConfidentialClientApplication
+    assert (app.ATTEMPT_REGION_DISCOVERY, app.DISABLE_MSAL_FORCE_REGION) == (True, False)
+    make_cca(azure_region=app.DISABLE_MSAL_FORCE_REGION)  # the seed page's usage
 
 
 def test_configured_region_rules() -> None:
@@ -155,19 +188,9 @@ async def test_probe_gives_up_after_its_timeout_and_remembers(
 ) -> None:
     app, transport = silent_transport
     detector = RegionDetector(timeout=0.05)
-    assert (
-        await detector.region(
-            True, transport, has_credential=True, flights=SingleFlight(), environ={}
-        )
-        is None
-    )
+    assert await detector.region(True, transport, flights=SingleFlight(), environ={}) is None
     assert app.started.is_set()
-    assert (
-        await detector.region(
-            True, transport, has_credential=True, flights=SingleFlight(), environ={}
-        )
-        is None
-    )
+    assert await detector.region(True, transport, flights=SingleFlight(), environ={}) is None
     assert detector.probes == 1
 
 
@@ -177,10 +200,7 @@ async def test_explicit_region_never_touches_the_transport(
     app, transport = silent_transport
     detector = RegionDetector(timeout=60)
     assert (
-        await detector.region(
-            "westus", transport, has_credential=True, flights=SingleFlight(), environ={}
-        )
-        == "westus"
+        await detector.region("westus", transport, flights=SingleFlight(), environ={}) == "westus"
     )
     assert not app.started.is_set()
     assert detector.probes == 0

@@ -299,3 +299,22 @@ async def test_default_port_is_not_spelled_out() -> None:
     rec = Recorder(httpx.ConnectError("refused"))
     with pytest.raises(MsalTransportError, match=r"GET https://login\.example\.test/doc failed"):
         await make(rec).get("https://login.example.test:443/doc")
+
+
+async def test_current_client_is_the_client_requests_go_through() -> None:
+    given = httpx.AsyncClient(transport=httpx.MockTransport(Recorder(ok())))
+    assert Transport(http_client=given).current_client() is given
+    await given.aclose()
+    owned = Transport(timeout=2)
+    assert owned.current_client() is None  # built by the first request of this event loop
+    with pytest.raises(MsalTransportError):
+        await owned.get("https://127.0.0.1:9/doc", cache=False)  # nothing listens there
+    client = owned.current_client()
+    assert isinstance(client, httpx.AsyncClient)
+    assert owned.current_client() is client  # one client per event loop, built once
+    await owned.aclose()
+    assert owned.current_client() is None
+
+
+def test_an_owned_client_belongs_to_an_event_loop() -> None:
+    assert Transport().current_client() is None  # no loop, no client (and no error)

@@ -18,6 +18,7 @@ import anyio
 import anyio.abc
 import httpx
 
+from .. import _log
 from .._authority import Authority, AuthorityBuilder
 from .._cache.token_cache import TokenCache
 from .._credentials import ClientCredential, parse_client_credential
@@ -25,6 +26,7 @@ from .._discovery import Discovery
 from .._flows import password as _password
 from .._flows.context import AppContext
 from .._oauth2.scopes import decorate_scopes as _decorate_scopes
+from .._region import configured_region
 from .._singleflight import SingleFlight
 from .._telemetry import TelemetryBuffer
 from .._transport import Transport
@@ -34,7 +36,7 @@ from .user import UserTokenMethods
 
 __all__ = ["ClientApplication"]
 
-logger = logging.getLogger("msal_async.application")
+logger = logging.getLogger(_log.APPLICATION)
 
 
 class ClientApplication(UserTokenMethods):
@@ -52,12 +54,14 @@ class ClientApplication(UserTokenMethods):
             accepts; default ``https://login.microsoftonline.com/common/``.
         validate_authority: False treats the authority as known: no instance discovery.
         token_cache: a ``TokenCache``; default a new in-memory one.
-        http_client: an ``httpx.AsyncClient`` to send requests through.
+        http_client: an ``httpx.AsyncClient`` to send requests through (``app.http_client``
+            is the client in use either way).
         verify, proxies, timeout: used when the app builds its own client.
         client_claims: extra claims for the client assertion.
         app_name, app_version: sent as ``x-app-name`` and ``x-app-ver``.
         client_capabilities: e.g. ``["CP1"]``, sent as ``xms_cc`` in ``claims``.
-        azure_region: None, a region name, True (detect) or False (opt out).
+        azure_region: None (``MSAL_FORCE_REGION``, read here), a region name, True
+            (``ATTEMPT_REGION_DISCOVERY``) or False (``DISABLE_MSAL_FORCE_REGION``).
         exclude_scopes: scopes not to add to user-token requests.
         http_cache: a dict-like object holding throttling state and discovery documents.
         instance_discovery: None/True, False (skip), or a custom discovery URL.
@@ -78,9 +82,11 @@ class ClientApplication(UserTokenMethods):
     ACQUIRE_TOKEN_FOR_CLIENT_ID = "730"
     ACQUIRE_TOKEN_BY_AUTHORIZATION_CODE_ID = "832"
     ACQUIRE_TOKEN_INTERACTIVE = "169"
+    ACQUIRE_TOKEN_BY_USER_FIC_ID = "950"
     GET_ACCOUNTS_ID = "902"
     REMOVE_ACCOUNT_ID = "903"
-    ATTEMPT_REGION_DISCOVERY = True
+    ATTEMPT_REGION_DISCOVERY = True  # azure_region=ATTEMPT_REGION_DISCOVERY: detect it
+    DISABLE_MSAL_FORCE_REGION = False  # azure_region=DISABLE_MSAL_FORCE_REGION: no region
 
     def __init__(
         self,
@@ -127,7 +133,10 @@ class ClientApplication(UserTokenMethods):
         self.app_name = options.check_optional_str("app_name", app_name)
         self.app_version = options.check_optional_str("app_version", app_version)
         self._client_capabilities = options.check_capabilities(client_capabilities)
-        self._azure_region = options.check_region("azure_region", azure_region)
+        self._azure_region = configured_region(  # reads MSAL_FORCE_REGION once, as msal
+            options.check_region("azure_region", azure_region),
+            has_credential=bool(client_credential),
+        )
         self._exclude_scopes = options.check_exclude_scopes(exclude_scopes)
         options.check_bool("allow_broker", allow_broker, optional=True)
         options.check_bool("enable_pii_log", enable_pii_log, optional=True)
@@ -160,7 +169,6 @@ class ClientApplication(UserTokenMethods):
             app_version=app_version,
             is_public_client=self._credential is None,
         )
-        self.http_client = http_client
         flights = SingleFlight()
         self._ctx = AppContext(
             client_id=self.client_id,
@@ -177,6 +185,17 @@ class ClientApplication(UserTokenMethods):
         self._hot = HotSlots(self.token_cache)
         self._closed = False
         self._task_group: anyio.abc.TaskGroup | None = None
+
+    @property
+    def http_client(self) -> httpx.AsyncClient | None:
+        """The ``httpx.AsyncClient`` this app sends its requests through.
+
+        Returns:
+            Your ``http_client``; else the client the app built for the running event loop
+            (None before that loop's first request, outside an event loop, or once the app is
+            closed).
+        """
+        return self._transport.current_client()
 
     def _parse_credential(
         self, client_credential: object, *, client_claims: dict[str, Any] | None

@@ -105,7 +105,7 @@ class ConfidentialClientApplication(ClientApplication):
                 stacklevel=2,
             )
         region = await region_detector.region(
-            self._azure_region, self._transport, has_credential=True, flights=self._ctx.flights
+            self._azure_region, self._transport, flights=self._ctx.flights
         )
         result, key = await client_credentials.acquire_token_for_client(
             self._ctx,

@@ -5,7 +5,6 @@ Each message names the parameter, shows the bad value (secrets never) and says h
 
 from __future__ import annotations
 
-import re
 import ssl
 from collections.abc import Mapping, MutableMapping
 from typing import Any
@@ -15,6 +14,7 @@ import httpx
 from .._oauth2.claims import parse_claims
 from .._oauth2.requests import CallOptions
 from .._oauth2.user_tokens import validate_ssh_cert_data
+from .._region import check_region_name
 
 __all__ = [
     "call_arguments",
@@ -31,8 +31,6 @@ __all__ = [
     "check_timeout",
     "check_verify",
 ]
-
-_REGION = re.compile(r"^[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 
 
 def _type_error(name: str, expected: str, value: object) -> TypeError:
@@ -134,13 +132,7 @@ def check_region(name: str, value: object) -> str | bool | None:
         return value
     if not isinstance(value, str):
         raise _type_error(name, 'None, True, False or a region name such as "westus"', value)
-    if not _REGION.match(value):
-        msg = (
-            f"Invalid {name}={value!r}: a region name is lowercase letters, digits and "
-            'hyphens, such as "westus" or "eastus2"'
-        )
-        raise ValueError(msg)
-    return value
+    return check_region_name(value, name=name)
 
 
 def check_http_cache(value: object) -> MutableMapping[str, Any] | None:

@@ -12,6 +12,7 @@ import time
 from collections.abc import Hashable
 from pathlib import Path
 
+from msal_async import _log
 from msal_async._cache.codec import MAX_BLOB_BYTES, is_plaintext
 from msal_async._cache.file_lock import owner_only, pid_alive
 
@@ -24,7 +25,7 @@ __all__ = [
     "write_replacing",
 ]
 
-logger = logging.getLogger("msal_async.persistence")
+logger = logging.getLogger(_log.PERSISTENCE)
 
 _TEMP_SUFFIX = re.compile(r"\.tmp-(\d+)-[0-9a-f]{8}")
 #: os.O_BINARY on Windows (no newline translation), 0 elsewhere.

@@ -30,11 +30,12 @@ from types import ModuleType
 import anyio
 import anyio.to_thread
 
+from msal_async import _log
 from msal_async._errors import LockTimeout
 
 __all__ = ["BusyLocks", "LockTimeout", "hold_lock", "owner_only", "pid_alive"]
 
-logger = logging.getLogger("msal_async.persistence")
+logger = logging.getLogger(_log.PERSISTENCE)
 
 _FIRST_RETRY = 0.002
 _MAX_RETRY = 0.05

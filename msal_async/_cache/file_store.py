@@ -46,9 +46,11 @@ from msal_async._cache.file_io import (
 from msal_async._cache.file_lock import BusyLocks, hold_lock
 from msal_async._cache.protocol import AsyncPersistence, Loaded
 
+from .. import _log
+
 __all__ = ["FilePersistence"]
 
-logger = logging.getLogger("msal_async.persistence")
+logger = logging.getLogger(_log.PERSISTENCE)
 
 _ABSENT = ("absent",)
 _SAFE_NAME = re.compile(r"[A-Za-z0-9._-]{1,120}")

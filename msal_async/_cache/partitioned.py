@@ -16,9 +16,11 @@ from msal_async._cache import schema
 from msal_async._cache.partitions import SHARED, PartitionBook, Slot, partition_of
 from msal_async._cache.schema import Entry
 
+from .. import _log
+
 __all__ = ["PartitionedCacheMixin"]
 
-logger = logging.getLogger("msal_async.token_cache")
+logger = logging.getLogger(_log.TOKEN_CACHE)
 
 
 class PartitionedCacheMixin:

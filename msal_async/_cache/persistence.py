@@ -26,6 +26,8 @@ from msal_async._cache.token_cache import SerializableTokenCache
 from msal_async._errors import StoreBusy, StoreUnavailable, UnsupportedBackendError
 from msal_async._singleflight import SingleFlight
 
+from .. import _log
+
 __all__ = [
     "AsyncPersistence",
     "Loaded",
@@ -34,7 +36,7 @@ __all__ = [
     "partition_key",
 ]
 
-logger = logging.getLogger("msal_async.persistence")
+logger = logging.getLogger(_log.PERSISTENCE)
 T = TypeVar("T")
 
 #: Seconds a fleet lock's take or release round trip may run shielded from cancellation: a

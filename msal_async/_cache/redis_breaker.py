@@ -18,11 +18,12 @@ from typing import Any, TypeVar
 
 import anyio
 
+from msal_async import _log
 from msal_async._cache.protocol import StoreUnavailable
 
 __all__ = ["Breaker"]
 
-logger = logging.getLogger("msal_async.persistence")
+logger = logging.getLogger(_log.PERSISTENCE)
 T = TypeVar("T")
 
 

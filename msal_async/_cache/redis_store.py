@@ -63,12 +63,14 @@ from msal_async._cache.redis_tracking import Tracking
 from msal_async._cache.redis_values import Values
 from msal_async._errors import StoreNotReplicated
 
+from .. import _log
+
 if TYPE_CHECKING:
     from redis.asyncio import Redis, RedisCluster
 
 __all__ = ["RedisPersistence"]
 
-logger = logging.getLogger("msal_async.persistence")
+logger = logging.getLogger(_log.PERSISTENCE)
 
 _MAX_WRITE_ATTEMPTS = 50
 _DAY = 86400

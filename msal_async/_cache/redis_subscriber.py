@@ -19,6 +19,8 @@ from typing import Any, Protocol
 
 import anyio
 
+from msal_async import _log
+
 __all__ = [
     "INVALIDATE",
     "LEASE",
@@ -28,7 +30,7 @@ __all__ = [
     "subscriber_factory",
 ]
 
-logger = logging.getLogger("msal_async.persistence")
+logger = logging.getLogger(_log.PERSISTENCE)
 
 #: Seconds an idle subscriber waits before it pings Redis.
 PING_EVERY = 0.5

@@ -33,6 +33,7 @@ from typing import Any
 
 import anyio
 
+from msal_async import _log
 from msal_async._cache.redis_subscriber import (
     INVALIDATE,
     PING_EVERY,
@@ -42,7 +43,7 @@ from msal_async._cache.redis_subscriber import (
 
 __all__ = ["Ticket", "Tracking", "Waiter"]
 
-logger = logging.getLogger("msal_async.persistence")
+logger = logging.getLogger(_log.PERSISTENCE)
 
 _BARRIER = b"barrier:"
 _MAX_KEYS = 65536

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import logging
 
+from msal_async import _log
 from msal_async._cache.codec import Document, UndecryptableDocument, decode
 
 __all__ = ["Values"]
 
-logger = logging.getLogger("msal_async.persistence")
+logger = logging.getLogger(_log.PERSISTENCE)
 
 
 class Values:

@@ -29,9 +29,11 @@ from msal_async._telemetry import AT_ABSENT, AT_AGING, AT_EXPIRED
 if TYPE_CHECKING:
     from msal_async._cache.session import CacheSession
 
+from .. import _log
+
 __all__ = ["SerializableTokenCache", "TokenCache"]
 
-logger = logging.getLogger("msal_async.token_cache")
+logger = logging.getLogger(_log.TOKEN_CACHE)
 
 _USERNAME_FIELDS = ("environment", "username")
 _AT = schema.CredentialType.ACCESS_TOKEN

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from .. import _log
 from .._cache.partitions import app_partition
 from .._cache.schema import AuthorityType, CredentialType
 from .._cache.session import CacheSession
@@ -13,7 +14,7 @@ from .context import AppContext
 
 __all__ = ["find_accounts", "get_accounts", "remove_account"]
 
-logger = logging.getLogger("msal_async.application")
+logger = logging.getLogger(_log.APPLICATION)
 
 _ACCOUNT_FIELDS = (
     "home_account_id",

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import anyio
 import anyio.lowlevel
 
-from .. import _clock
+from .. import _clock, _log
 from .._authority import Authority, AuthorityEndpoints
 from .._cache.freshness import TokenQuery
 from .._cache.schema import compute_ext_cache_key
@@ -36,7 +36,7 @@ from .._transport import Transport
 
 __all__ = ["AppContext", "Outcome", "obtain_token", "refresh_or_fall_back"]
 
-logger = logging.getLogger("msal_async.application")
+logger = logging.getLogger(_log.APPLICATION)
 T = TypeVar("T")
 
 #: A cached-token flow's answer: msal's result (None: nothing usable cached, no refresh token)

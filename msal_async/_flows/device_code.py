@@ -16,7 +16,7 @@ from typing import Any
 
 import anyio
 
-from .. import _clock
+from .. import _clock, _log
 from .._errors import error_result
 from .._oauth2.claims import merge_capabilities
 from .._oauth2.grants import DEVICE_CODE
@@ -33,7 +33,7 @@ __all__ = [
     "normalize_device_flow",
 ]
 
-logger = logging.getLogger("msal_async.flows")
+logger = logging.getLogger(_log.APPLICATION)
 
 #: msal's ``PublicClientApplication.DEVICE_FLOW_CORRELATION_ID``.
 CORRELATION_ID_KEY = "_correlation_id"

@@ -17,11 +17,12 @@ from urllib.parse import urlsplit
 
 import anyio
 
+from .. import _log
 from .._loopback import LoopbackListener
 
 __all__ = ["launch_browser", "wait_for_auth_response"]
 
-logger = logging.getLogger("msal_async.application")
+logger = logging.getLogger(_log.APPLICATION)
 
 
 def _safe_to_open(uri: str) -> bool:

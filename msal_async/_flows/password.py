@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from .. import _clock, _json
+from .. import _clock, _json, _log
 from .._errors import error_result
 from .._oauth2 import wstrust
 from .._oauth2.grants import PASSWORD, SAML_BEARER
@@ -24,7 +24,7 @@ from .context import AppContext, obtain_token
 
 __all__ = ["acquire_token_by_username_password", "user_realm_url"]
 
-logger = logging.getLogger("msal_async.application")
+logger = logging.getLogger(_log.APPLICATION)
 
 DEFAULT_AUDIENCE = "urn:federation:MicrosoftOnline"
 

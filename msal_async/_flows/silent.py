@@ -16,7 +16,7 @@ from functools import cached_property
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from .. import _clock
+from .. import _clock, _log
 from .._cache.freshness import TokenQuery
 from .._cache.partitions import partition_key
 from .._cache.schema import CredentialType
@@ -38,7 +38,7 @@ from .context import AppContext, Outcome
 
 __all__ = ["SilentRequest", "acquire_token_silent"]
 
-logger = logging.getLogger("msal_async.application")
+logger = logging.getLogger(_log.APPLICATION)
 
 Result = dict[str, Any]
 _NOTHING: Outcome = (None, None)

@@ -17,7 +17,7 @@ else:  # typing_extensions comes with anyio on Python < 3.13
 import anyio
 import httpx
 
-from .. import _clock
+from .. import _clock, _log
 from .._apps import options
 from .._cache.token_cache import TokenCache
 from .._errors import ManagedIdentityError, MsalTransportError
@@ -30,7 +30,7 @@ from .pinning import PinnedTransport
 
 __all__ = ["ManagedIdentityClient"]
 
-logger = logging.getLogger("msal_async.managed_identity")
+logger = logging.getLogger(_log.MANAGED_IDENTITY)
 
 _SYSTEM_ASSIGNED = "SYSTEM_ASSIGNED_MANAGED_IDENTITY"
 

@@ -4,20 +4,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import hmac
 from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from joserfc import jws, jwt
-from joserfc.errors import JoseError
-from joserfc.jwk import RSAKey
-
+from ._assertions import bad_assertion, verify_client_assertion
 from ._entra import EntraError
-from ._tokens import b64url
 
 __all__ = ["ASSERTION_TYPE", "ClientIdentity", "RegisteredClient", "authenticate_client"]
 
@@ -103,10 +96,6 @@ def _bad_secret(client_id: str) -> EntraError:
     )
 
 
-def _bad_assertion(code: int, message: str) -> EntraError:
-    return EntraError(code, "invalid_client", message, status=401)
-
-
 def _basic_credentials(headers: Mapping[str, str]) -> tuple[str, str] | None:
     scheme, _, value = headers.get("authorization", "").partition(" ")
     if scheme.lower() != "basic" or not value:
@@ -120,85 +109,16 @@ def _basic_credentials(headers: Mapping[str, str]) -> tuple[str, str] | None:
     return (unquote(user), unquote(password)) if sep else None
 
 
-def _thumbprints(pem: bytes) -> tuple[str, str, RSAKey]:
-    cert = x509.load_pem_x509_certificate(pem)
-    der = cert.public_bytes(serialization.Encoding.DER)
-    public_pem = cert.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    sha1 = b64url(hashlib.sha1(der).digest())  # noqa: S324 - x5t is SHA-1 by definition (RFC 7515)
-    sha256 = b64url(hashlib.sha256(der).digest())
-    return sha1, sha256, RSAKey.import_key(public_pem)
-
-
-class _AssertionRegistry(jws.JWSRegistry):
-    # joserfc caps headers at 512 bytes; an ``x5c`` header carries whole certificates.
-    max_header_length = 16384
-
-
-def _verify_assertion(
-    client: RegisteredClient, assertion: str, *, audiences: Sequence[str], now: float
-) -> dict[str, object]:
-    candidates = [_thumbprints(pem) for pem in client.certificates]
-    if not candidates:
-        raise _bad_assertion(
-            700027, f"The client '{client.client_id}' has no certificate registered."
-        )
-    try:
-        registry = _AssertionRegistry(algorithms=["RS256", "PS256"])
-        header = jws.extract_compact(assertion.encode(), registry=registry).headers()
-    except (JoseError, ValueError):
-        raise _bad_assertion(50027, "Invalid JWT token. Token format not valid.") from None
-    # msal keeps the base64 padding of x5t (spec 15.7); compare without it.
-    x5t, x5t256 = (
-        value.rstrip("=") if isinstance(value, str) else value
-        for value in (header.get("x5t"), header.get("x5t#S256"))
-    )
-    if x5t or x5t256:
-        candidates = [c for c in candidates if x5t in (None, c[0]) and x5t256 in (None, c[1])]
-    if not candidates:
-        raise _bad_assertion(
-            700027,
-            "The certificate with identifier used to sign the client assertion is not "
-            "registered on application.",
-        )
-    for _sha1, _sha256, key in candidates:
-        try:
-            claims = dict(jwt.decode(assertion, key, registry=registry).claims)
-        except (JoseError, ValueError):
-            continue
-        break
-    else:
-        raise _bad_assertion(700027, "Client assertion contains an invalid signature.")
-    if claims.get("iss") != client.client_id or claims.get("sub") != client.client_id:
-        raise _bad_assertion(700023, "Client assertion iss and sub must both be the client id.")
-    if claims.get("aud") not in audiences:
-        raise _bad_assertion(
-            700021, "Client assertion audience claim does not match the token endpoint."
-        )
-    exp, nbf = claims.get("exp"), claims.get("nbf", 0)
-    # RFC 7519 NumericDate may be fractional; msal sends floats (spec 15.7).
-    numeric = (int, float)
-    if (
-        not isinstance(exp, numeric)
-        or isinstance(exp, bool)
-        or exp <= now
-        or (isinstance(nbf, numeric) and nbf > now + 300)
-    ):
-        raise _bad_assertion(700024, "Client assertion is not within its valid time range.")
-    return claims
-
-
 def _reject_replay(
     seen: MutableMapping[tuple[str, str], float], client_id: str, claims: Mapping[str, object]
 ) -> None:
     """OpenID Connect Core section 9: a ``jti`` may be used once (until the assertion expires)."""
     jti = claims.get("jti")
     if not isinstance(jti, str) or not jti:
-        raise _bad_assertion(700025, "Client assertion must contain a 'jti' claim.")
+        raise bad_assertion(700025, "Client assertion must contain a 'jti' claim.")
     exp = claims.get("exp")
     if (client_id, jti) in seen:
-        raise _bad_assertion(
+        raise bad_assertion(
             700025, "Client assertion tokens must only be used once (jti replayed)."
         )
     seen[(client_id, jti)] = float(exp) if isinstance(exp, int | float) else 0.0
@@ -268,7 +188,9 @@ def authenticate_client(
                 "invalid_request",
                 f"The client_assertion_type must be '{ASSERTION_TYPE}'.",
             )
-        claims = _verify_assertion(client, assertion, audiences=token_endpoints, now=now)
+        claims = verify_client_assertion(
+            client_id, client.certificates, assertion, audiences=token_endpoints, now=now
+        )
         if seen_assertions is not None:
             for key in [k for k, exp in seen_assertions.items() if exp <= now]:
                 del seen_assertions[key]

@@ -86,10 +86,16 @@ async def on_behalf_of(request: TokenRequest) -> Mapping[str, Any]:
         client_capabilities=request.client_capabilities(),
         extra_claims={"upn": username} if username else None,
     )
-    extra: dict[str, Any] = {
-        "scope": " ".join(request.scopes),
-        "refresh_token": f"obo-rt.{uuid.uuid4()}",
-    }
+    # Redeemable by the refresh grant, for this client, as Entra's: a long-running middle
+    # tier caches the OBO result and refreshes it later without the user's token.
+    refresh = emulator.user_tokens.issue_refresh_token(
+        client_id=client_id,
+        username=str(username or ""),
+        tenant_id=tenant_id,
+        scopes=tuple(request.scopes),
+        oid=user_oid,
+    )
+    extra: dict[str, Any] = {"scope": " ".join(request.scopes), "refresh_token": refresh.token}
     if "openid" in request.scopes:
         extra["id_token"] = emulator.issue_id_token(
             client_id=client_id,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import secrets
 from collections.abc import Mapping
@@ -35,9 +36,12 @@ def _require_credential_if_confidential(request: TokenRequest) -> None:
         request.require_client_credential()
 
 
-def _user(request: TokenRequest, username: str) -> PasswordUser:
+def _user(request: TokenRequest, username: str, oid: str | None = None) -> PasswordUser:
     directory = request.emulator.password_users
-    return directory.get(username) or PasswordUser(username)
+    user = directory.get(username) or PasswordUser(username)
+    # A user met through another app's token (on-behalf-of) keeps that token's object id,
+    # so a refresh answers for the same account (client_info, home_account_id).
+    return user if oid is None or user.oid == oid else dataclasses.replace(user, oid=oid)
 
 
 def _answer(
@@ -47,11 +51,12 @@ def _answer(
     scopes: list[str],
     nonce: str | None = None,
     auth_time: int | None = None,
+    oid: str | None = None,
 ) -> dict[str, Any]:
     """Tokens for a user, with a tracked refresh token, ``foci`` and a nonce'd ID token."""
     emulator: Any = request.emulator
     settings: UserTokenSettings = emulator.user_tokens
-    user = _user(request, username)
+    user = _user(request, username, oid)
     extra: dict[str, Any] = {}
     family = settings.families.get(request.client.client_id)
     if "offline_access" in scopes:
@@ -60,6 +65,7 @@ def _answer(
             username=user.username,
             tenant_id=request.tenant_id,
             scopes=tuple(scopes),
+            oid=oid,
         )
         extra["refresh_token"] = record.token
     if family is not None:
@@ -163,7 +169,7 @@ async def refresh_token_grant(request: TokenRequest) -> Mapping[str, Any]:
     scopes = request.scopes or list(record.scopes)
     with settings.lock:
         record.redeemed += 1
-    body = _answer(request, username=record.username, scopes=scopes)
+    body = _answer(request, username=record.username, scopes=scopes, oid=record.oid)
     if not settings.rotate_refresh_tokens:
         dropped = body.pop("refresh_token", None)
         with settings.lock:

@@ -59,6 +59,8 @@ class IssuedRefreshToken:
         tenant_id: the user's tenant.
         scopes: the scopes granted with it.
         family_id: the FOCI family (``"1"``) when the app is a family member.
+        oid: the user's object id when it came with the grant (on-behalf-of: from the
+            incoming token) rather than from the user directory.
         revoked: revoked tokens answer ``invalid_grant``.
         redeemed: how many times it was used.
     """
@@ -69,6 +71,7 @@ class IssuedRefreshToken:
     tenant_id: str
     scopes: tuple[str, ...]
     family_id: str | None = None
+    oid: str | None = None
     revoked: bool = False
     redeemed: int = 0
 
@@ -97,7 +100,13 @@ class UserTokenSettings:
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def issue_refresh_token(
-        self, *, client_id: str, username: str, tenant_id: str, scopes: tuple[str, ...]
+        self,
+        *,
+        client_id: str,
+        username: str,
+        tenant_id: str,
+        scopes: tuple[str, ...],
+        oid: str | None = None,
     ) -> IssuedRefreshToken:
         """Issue and remember a refresh token.
 
@@ -106,6 +115,7 @@ class UserTokenSettings:
             username: the user.
             tenant_id: the tenant.
             scopes: the granted scopes.
+            oid: the user's object id, when the grant named it (on-behalf-of).
 
         Returns:
             The record.
@@ -117,6 +127,7 @@ class UserTokenSettings:
             tenant_id=tenant_id,
             scopes=scopes,
             family_id=self.families.get(client_id),
+            oid=oid,
         )
         with self.lock:
             self.refresh_tokens[record.token] = record
