@@ -24,6 +24,7 @@ from .._flows import password as _password
 from .._flows.context import AppContext
 from .._oauth2.claims import parse_claims as _parse_claims
 from .._oauth2.scopes import decorate_scopes as _decorate_scopes
+from .._region import region_detector
 from .._telemetry import TelemetryBuffer
 from .._transport import Transport
 from . import options
@@ -196,6 +197,46 @@ class ClientApplication(UserTokenMethods):
             False.
         """
         return False
+
+    async def prefetch(self, scopes: list[str] | None = None) -> dict[str, Any] | None:
+        """Warm up at start-up what the first acquisition would otherwise wait for.
+
+        Resolves the authority (instance discovery and OpenID configuration), detects the
+        region when the app asks for one (``azure_region=True``), and, with ``scopes``,
+        acquires a token: the client token for a confidential app, or, for a public app
+        with exactly one signed-in account in its cache, that account's token (silently).
+        Call it in a web framework's start-up hook (a lifespan) so that the first user
+        request is not the slow one.
+
+        Args:
+            scopes: the scopes of the token to warm; None warms discovery and region only.
+
+        Returns:
+            The token result (or error dict) when a token was sought, else None (no scopes,
+            or a public app without exactly one cached account).
+
+        Raises:
+            ValueError: the authority is invalid, or bad scopes.
+            MsalServiceError: discovery failed.
+            MsalTransportError: the authority could not be reached.
+        """
+        await self._ctx.endpoints()
+        if self._credential is not None:
+            region = await region_detector.region(
+                self._azure_region, self._transport, has_credential=True
+            )
+            if region is not None:
+                await self._ctx.discovery.resolve_regional(self.authority, region)
+        if not scopes:
+            return None
+        acquire_for_client = getattr(self, "acquire_token_for_client", None)
+        if self._credential is not None and acquire_for_client is not None:
+            result: dict[str, Any] = await acquire_for_client(scopes)
+            return result
+        accounts = await self.get_accounts()
+        if len(accounts) != 1:
+            return None
+        return await self.acquire_token_silent_with_error(scopes, accounts[0])
 
     async def aclose(self) -> None:
         """Close the HTTP client this app created (a caller's ``http_client`` stays open)."""
