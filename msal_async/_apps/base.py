@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import logging
 import sys
 import warnings
 from types import TracebackType
 from typing import Any
+from urllib.parse import urlsplit
 
 if sys.version_info >= (3, 11):
     from typing import Self
@@ -25,6 +28,7 @@ from .._flows.context import AppContext
 from .._oauth2.claims import parse_claims as _parse_claims
 from .._oauth2.scopes import decorate_scopes as _decorate_scopes
 from .._region import region_detector
+from .._singleflight import SingleFlight
 from .._telemetry import TelemetryBuffer
 from .._transport import Transport
 from . import options
@@ -237,6 +241,50 @@ class ClientApplication(UserTokenMethods):
         if len(accounts) != 1:
             return None
         return await self.acquire_token_silent_with_error(scopes, accounts[0])
+
+    def _derive(
+        self, *, tenant: str | None = None, client_capabilities: list[str] | None = None
+    ) -> Self:
+        """A sibling app for another tenant or capability set (msal_async.azure uses it).
+
+        The sibling is of the same class, with the same client id, credential, token cache,
+        HTTP transport and discovery; only the authority's tenant and the capabilities
+        differ, and it has its own in-flight requests. Closing either app closes the shared
+        transport; the sibling refreshes aging tokens inline (it has no task group).
+
+        Raises:
+            ValueError: a tenant for an AD FS, B2C or generic OIDC authority (no tenants).
+        """
+        authority = self.authority
+        if tenant is not None:
+            if authority.is_adfs or authority.is_b2c or authority.is_oidc:
+                msg = f"the authority {authority.url} has no tenants to switch to"
+                raise ValueError(msg)
+            url = urlsplit(authority.url)._replace(path=f"/{tenant}", query="", fragment="")
+            authority = Authority.parse(
+                url.geturl(),
+                validate_authority=authority.validate_authority,
+                instance_discovery=authority.instance_discovery,
+            )
+        capabilities = (
+            self._client_capabilities
+            if client_capabilities is None
+            else options.check_capabilities(client_capabilities)
+        )
+        sibling = copy.copy(self)
+        sibling.authority = authority
+        sibling._client_capabilities = capabilities
+        sibling._ctx = dataclasses.replace(
+            self._ctx,
+            authority=authority,
+            client_capabilities=capabilities,
+            telemetry=TelemetryBuffer(),
+            flights=SingleFlight(),
+        )
+        sibling._hot = HotSlots(sibling._ctx)
+        sibling._task_group = None
+        sibling._refresh_flights = None
+        return sibling
 
     async def aclose(self) -> None:
         """Close the HTTP client this app created (a caller's ``http_client`` stays open)."""
