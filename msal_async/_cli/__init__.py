@@ -11,7 +11,7 @@ from typing import Any
 import anyio
 import httpx
 
-from . import ConfidentialClientApplication, __version__
+from .. import ConfidentialClientApplication, __version__
 
 __all__ = ["main"]
 
@@ -23,7 +23,7 @@ def _shorten(token: str) -> str:
 
 
 async def _demo(concurrency: int) -> int:
-    from .testing import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_TENANT_ID, AuthorityEmulator
+    from ..testing import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_TENANT_ID, AuthorityEmulator
 
     emulator = AuthorityEmulator()
     authority = f"https://login.microsoftonline.com/{DEMO_TENANT_ID}"
@@ -71,7 +71,7 @@ async def _demo(concurrency: int) -> int:
 
 
 def _serve(port: int, tls: bool) -> int:
-    from .testing import AuthorityEmulator, run
+    from ..testing import AuthorityEmulator, run
 
     run(AuthorityEmulator(), port=port, tls=tls)
     return 0
