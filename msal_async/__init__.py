@@ -23,6 +23,7 @@ from ._errors import (
     MsalServiceError,
     MsalTransportError,
 )
+from ._httpx_auth import BearerAuth
 from ._managed_identity.client import ManagedIdentityClient
 from ._managed_identity.identities import (
     SystemAssignedManagedIdentity,
@@ -36,6 +37,7 @@ __all__ = [
     "AsyncPersistence",
     "AuthorityBuilder",
     "AutoRefresher",
+    "BearerAuth",
     "BrowserInteractionTimeoutError",
     "ClientApplication",
     "ConfidentialClientApplication",

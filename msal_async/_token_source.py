@@ -15,7 +15,14 @@ from typing import Any
 from ._apps.base import ClientApplication
 from ._managed_identity.client import ManagedIdentityClient
 
-__all__ = ["SourceApp", "acquire", "check_source", "describe_error", "resource_of"]
+__all__ = [
+    "SourceApp",
+    "acquire",
+    "check_source",
+    "describe_error",
+    "error_parts",
+    "resource_of",
+]
 
 SourceApp = ClientApplication | ManagedIdentityClient
 
@@ -145,17 +152,29 @@ def _no_single_account(count: int) -> dict[str, Any]:
     return {"error": "interaction_required", "error_description": description}
 
 
-def describe_error(result: Mapping[str, Any]) -> str:
-    """One line for an msal error dict: error code, description, correlation id.
+def error_parts(result: Mapping[str, Any]) -> tuple[str, str]:
+    """The error code and a description (with the correlation id) of an msal error dict.
 
     Args:
         result: the error dict (it never holds a token).
 
     Returns:
-        The text.
+        ``(error, description)``.
     """
-    text = f"{result.get('error')}: {result.get('error_description') or 'no description'}"
+    description = str(result.get("error_description") or "no description")
     correlation_id = result.get("correlation_id")
     if correlation_id:
-        text += f" (correlation_id {correlation_id})"
-    return text
+        description += f" (correlation_id {correlation_id})"
+    return str(result.get("error")), description
+
+
+def describe_error(result: Mapping[str, Any]) -> str:
+    """One line for an msal error dict: ``error: description (correlation_id ...)``.
+
+    Args:
+        result: the error dict.
+
+    Returns:
+        The text.
+    """
+    return ": ".join(error_parts(result))
