@@ -1,108 +1,63 @@
-"""``msal-async``: ``demo`` (the end-to-end tour) and ``serve-authority`` (the emulator)."""
+"""``msal-async``: the command line (demo, token, serve-authority, cache)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-import time
 from collections.abc import Sequence
-from typing import Any
 
-import anyio
-import httpx
-
-from .. import ConfidentialClientApplication, __version__
+from .._version import __version__
+from . import cache, demo, serve, token
+from .common import CliError
 
 __all__ = ["main"]
 
-_DEMO_SCOPE = "api://msal-async-demo/.default"
+_DESCRIPTION = """\
+msal-async: Microsoft identity tokens from the command line, and a local authority for tests.
 
+  msal-async token ...            print an access token for scripts (like az account get-access-token)
+  msal-async serve-authority ...  serve the authority emulator on 127.0.0.1 for local development
+  msal-async cache list|remove    inspect or clear a token cache file
+  msal-async demo                 a tour against the embedded emulator (nothing leaves this machine)
 
-def _shorten(token: str) -> str:
-    return f"{token[:12]}...{token[-6:]} ({len(token)} chars)" if len(token) > 24 else "***"
+Exit status: 0 success; 1 the authority refused (or no signed-in account); 2 a usage error or a
+missing extra; 3 the authority could not be reached; 130 interrupted.
+"""
 
-
-async def _demo(concurrency: int) -> int:
-    from ..testing import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_TENANT_ID, AuthorityEmulator
-
-    emulator = AuthorityEmulator()
-    authority = f"https://login.microsoftonline.com/{DEMO_TENANT_ID}"
-    print(f"msal-async {__version__} demo, against the embedded authority emulator")
-    print(f"  authority : {authority} (served in-process; nothing leaves this machine)")
-    print(f"  client id : {DEMO_CLIENT_ID}")
-    async with (
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=emulator)) as http,
-        ConfidentialClientApplication(
-            DEMO_CLIENT_ID,
-            client_credential=DEMO_CLIENT_SECRET,
-            authority=authority,
-            http_client=http,
-        ) as app,
-    ):
-        rows: list[tuple[str, dict[str, Any], float]] = []
-        for label in ("first call", "second call"):
-            started = time.perf_counter()
-            result = await app.acquire_token_for_client([_DEMO_SCOPE])
-            rows.append((label, result, time.perf_counter() - started))
-            if "error" in result:
-                print(f"  {label}: error {result['error']}: {result.get('error_description')}")
-                return 1
-        before = emulator.counts["client_credentials"]
-        scope = "api://msal-async-demo-2/.default"
-        started = time.perf_counter()
-        async with anyio.create_task_group() as tg:
-            for _ in range(concurrency):
-                tg.start_soon(app.acquire_token_for_client, [scope])
-        stampede = time.perf_counter() - started
-        sent = emulator.counts["client_credentials"] - before
-    print(f"  scope     : {_DEMO_SCOPE}")
-    for label, result, seconds in rows:
-        print(
-            f"  {label:<11}: {result['token_source']:<17} {seconds * 1e3:8.3f} ms  "
-            f"token {_shorten(result['access_token'])}, expires in {result['expires_in']} s"
-        )
-    speedup = rows[0][2] / rows[1][2] if rows[1][2] else float("inf")
-    print(f"  the cache hit was {speedup:,.0f}x faster than the first call and sent no request")
-    print(
-        f"  {concurrency} concurrent calls for a new scope sent {sent} token request(s) "
-        f"in {stampede * 1e3:.1f} ms (single flight)"
-    )
-    return 0
-
-
-def _serve(port: int, tls: bool) -> int:
-    from ..testing import AuthorityEmulator, run
-
-    run(AuthorityEmulator(), port=port, tls=tls)
-    return 0
+_COMMANDS = (token, serve, cache, demo)
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="msal-async", description=__doc__)
-    parser.add_argument("--version", action="version", version=f"msal-async {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True)
-    demo = commands.add_parser("demo", help="acquire tokens from the embedded emulator")
-    demo.add_argument("--backend", choices=["asyncio", "trio"], default="asyncio")
-    demo.add_argument("--concurrency", type=int, default=500)
-    serve = commands.add_parser(
-        "serve-authority", help="serve the authority emulator on 127.0.0.1 (needs [testing])"
+    parser = argparse.ArgumentParser(
+        prog="msal-async",
+        description=_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    serve.add_argument("--port", type=int, default=8443)
-    serve.add_argument("--tls", action="store_true", help="serve HTTPS with a throwaway CA")
+    parser.add_argument(
+        "--version", action="version", version=f"msal-async {__version__}", help="show the version"
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for command in _COMMANDS:
+        command.add_parser(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``msal-async`` command line.
 
+    Args:
+        argv: the arguments (``sys.argv[1:]`` when None).
+
     Returns:
-        The process exit status.
+        The process exit status (see ``msal-async --help``).
     """
     args = _parser().parse_args(argv)
-    if args.command == "demo":
-        if args.concurrency < 1:
-            print("--concurrency must be at least 1", file=sys.stderr)
-            return 2
-        status: int = anyio.run(_demo, args.concurrency, backend=args.backend)
-        return status
-    return _serve(args.port, args.tls)
+    try:
+        status: int = args.run(args)
+    except CliError as failure:
+        print(f"msal-async {args.command}: {failure}", file=sys.stderr)
+        return failure.status
+    except KeyboardInterrupt:
+        print(f"msal-async {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return status
