@@ -8,7 +8,6 @@ import socket
 import stat
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +32,7 @@ SCOPE = "api://orders/.default"
 
 
 @pytest.fixture
-def authority(
-    https_authority: HttpsAuthority, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[HttpsAuthority]:
+def authority(https_authority: HttpsAuthority, monkeypatch: pytest.MonkeyPatch) -> HttpsAuthority:
     """The HTTPS emulator, reset, and the environment a user of serve-authority would set."""
     https_authority.emulator.reset()
     for name, value in {
@@ -46,7 +43,7 @@ def authority(
         "MSAL_ASYNC_CA_FILE": https_authority.ca_file,
     }.items():
         monkeypatch.setenv(name, value)
-    yield https_authority
+    return https_authority
 
 
 def test_a_client_secret_from_the_environment(
