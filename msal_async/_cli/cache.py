@@ -16,7 +16,7 @@ from typing import Any
 
 import anyio
 
-from .._cache.file_store import FilePersistence
+from .. import FilePersistence
 from .common import USAGE, CliError
 
 __all__ = ["add_parser", "describe", "remove_account"]

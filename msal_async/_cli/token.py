@@ -16,17 +16,17 @@ from typing import Any
 import anyio
 import httpx
 
-from .. import _token_source
-from .._apps.base import ClientApplication
-from .._apps.confidential import ConfidentialClientApplication
-from .._apps.public import PublicClientApplication
-from .._cache.file_store import FilePersistence
-from .._cache.persistence import PersistedTokenCache
-from .._errors import MsalTransportError
-from .._managed_identity.client import ManagedIdentityClient
-from .._managed_identity.identities import (
+from .. import (
+    ClientApplication,
+    ConfidentialClientApplication,
+    FilePersistence,
+    ManagedIdentityClient,
+    MsalTransportError,
+    PersistedTokenCache,
+    PublicClientApplication,
     SystemAssignedManagedIdentity,
     UserAssignedManagedIdentity,
+    _token_source,
 )
 from .common import AUTH_FAILED, UNREACHABLE, USAGE, CliError
 
