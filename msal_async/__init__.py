@@ -24,6 +24,7 @@ from ._errors import (
     MsalTransportError,
     UnsupportedBackendError,
 )
+from ._httpx_auth import BearerAuth
 from ._managed_identity.client import ManagedIdentityClient
 from ._managed_identity.identities import (
     SystemAssignedManagedIdentity,
@@ -37,6 +38,7 @@ __all__ = [
     "AsyncPersistence",
     "AuthorityBuilder",
     "AutoRefresher",
+    "BearerAuth",
     "BrowserInteractionTimeoutError",
     "ClientApplication",
     "ConfidentialClientApplication",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 __all__ = [
     "APPLICATION",
+    "AZURE",
     "DISCOVERY",
     "LOGGER_NAMES",
     "MANAGED_IDENTITY",
@@ -32,6 +33,8 @@ DISCOVERY = "msal_async.discovery"
 REGION = "msal_async.region"
 #: Managed identity: the source detected, its endpoint's answers.
 MANAGED_IDENTITY = "msal_async.managed_identity"
+#: The Azure SDK credential (``msal_async.azure.AzureCredential``): tenant changes, failures.
+AZURE = "msal_async.azure"
 #: Persistent caches (file, Redis): loads, saves, locks, store outages.
 PERSISTENCE = "msal_async.persistence"
 
@@ -44,4 +47,5 @@ LOGGER_NAMES = (
     REGION,
     MANAGED_IDENTITY,
     PERSISTENCE,
+    AZURE,
 )

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import sys
 import warnings
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any
+from urllib.parse import urlsplit
 
 if sys.version_info >= (3, 11):
     from typing import Self
@@ -26,7 +28,7 @@ from .._discovery import Discovery
 from .._flows import password as _password
 from .._flows.context import AppContext
 from .._oauth2.scopes import decorate_scopes as _decorate_scopes
-from .._region import configured_region
+from .._region import configured_region, region_detector
 from .._singleflight import SingleFlight
 from .._telemetry import TelemetryBuffer
 from .._transport import Transport
@@ -229,6 +231,84 @@ class ClientApplication(UserTokenMethods):
                 "create a new one"
             )
             raise RuntimeError(msg)
+
+    async def prefetch(self, scopes: list[str] | None = None) -> dict[str, Any] | None:
+        """Warm up at start-up what the first acquisition would otherwise wait for.
+
+        Resolves the authority (instance discovery and OpenID configuration), detects the
+        region when the app asks for one (``azure_region=True``), and, with ``scopes``,
+        acquires a token: the client token for a confidential app, or, for a public app
+        with exactly one signed-in account in its cache, that account's token (silently).
+        Call it in a web framework's start-up hook (a lifespan) so that the first user
+        request is not the slow one.
+
+        Args:
+            scopes: the scopes of the token to warm; None warms discovery and region only.
+
+        Returns:
+            The token result (or error dict) when a token was sought, else None (no scopes,
+            or a public app without exactly one cached account).
+
+        Raises:
+            ValueError: the authority is invalid, or bad scopes.
+            MsalServiceError: discovery failed.
+            MsalTransportError: the authority could not be reached.
+        """
+        self._check_open()
+        await self._ctx.endpoints()
+        if self._credential is not None:
+            region = await region_detector.region(
+                self._azure_region, self._transport, flights=self._ctx.flights
+            )
+            if region is not None:
+                await self._ctx.discovery.resolve_regional(self.authority, region)
+        if not scopes:
+            return None
+        acquire_for_client = getattr(self, "acquire_token_for_client", None)
+        if self._credential is not None and acquire_for_client is not None:
+            result: dict[str, Any] = await acquire_for_client(scopes)
+            return result
+        accounts = await self.get_accounts()
+        if len(accounts) != 1:
+            return None
+        return await self.acquire_token_silent_with_error(scopes, accounts[0])
+
+    def _derive(
+        self, *, tenant: str | None = None, client_capabilities: list[str] | None = None
+    ) -> Self:
+        """A sibling app for another tenant or capability set (msal_async.azure uses it).
+
+        The sibling is of the same class, with the same client id, credential, token cache,
+        HTTP transport and discovery; only the authority's tenant and the capabilities
+        differ, and it has its own in-flight requests. Closing either app closes the shared
+        transport; the sibling refreshes aging tokens inline (it has no task group).
+
+        Raises:
+            ValueError: a tenant for an AD FS, B2C or generic OIDC authority (no tenants).
+        """
+        authority = self.authority
+        if tenant is not None:
+            if authority.is_adfs or authority.is_b2c or authority.is_oidc:
+                msg = f"the authority {authority.url} has no tenants to switch to"
+                raise ValueError(msg)
+            url = urlsplit(authority.url)._replace(path=f"/{tenant}", query="", fragment="")
+            authority = Authority.parse(
+                url.geturl(),
+                validate_authority=authority.validate_authority,
+                instance_discovery=authority.instance_discovery,
+            )
+        capabilities = (
+            self._client_capabilities
+            if client_capabilities is None
+            else options.check_capabilities(client_capabilities)
+        )
+        sibling = copy.copy(self)
+        sibling.authority = authority
+        sibling._client_capabilities = capabilities
+        sibling._ctx = self._ctx.derive(authority=authority, client_capabilities=capabilities)
+        sibling._hot = HotSlots(self.token_cache)
+        sibling._task_group = None
+        return sibling
 
     async def aclose(self) -> None:
         """Close the app: the HTTP client it created closes (a caller's ``http_client`` stays

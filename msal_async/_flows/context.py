@@ -91,6 +91,25 @@ class AppContext:
         self._realm: str | None = None
         self._group: tuple[object, Spawn] | None = None
 
+    def derive(self, *, authority: Authority, client_capabilities: list[str] | None) -> AppContext:
+        """A sibling context for another authority or capability set: the same client,
+        credential, cache, transport and discovery; its own telemetry and in-flight calls.
+
+        Returns:
+            The new context.
+        """
+        return AppContext(
+            client_id=self.client_id,
+            authority=authority,
+            transport=self.transport,
+            discovery=self.discovery,
+            cache=self.cache,
+            telemetry=TelemetryBuffer(),
+            credential=self.credential,
+            client_capabilities=client_capabilities,
+            exclude_scopes=self.exclude_scopes,
+        )
+
     # --- the authority ----------------------------------------------------------------------
 
     async def endpoints(self) -> AuthorityEndpoints:

@@ -35,7 +35,13 @@ from __future__ import annotations
 from ._authorize import parse_auth_response, parse_form_post
 from ._clients import ClientIdentity, RegisteredClient
 from ._clock import FakeClock
-from ._emulator import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_TENANT_ID, AuthorityEmulator
+from ._emulator import (
+    DEMO_CLIENT_ID,
+    DEMO_CLIENT_SECRET,
+    DEMO_TENANT_ID,
+    STATS_PATH,
+    AuthorityEmulator,
+)
 from ._entra import EntraError
 from ._faults import Fault
 from ._federation import FederationServer, SoapRequest
@@ -50,6 +56,7 @@ __all__ = [
     "DEMO_CLIENT_ID",
     "DEMO_CLIENT_SECRET",
     "DEMO_TENANT_ID",
+    "STATS_PATH",
     "AuthCode",
     "AuthorityEmulator",
     "ClientIdentity",

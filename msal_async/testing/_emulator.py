@@ -46,7 +46,13 @@ from ._user_fic import USER_FIC, user_fic_grant
 from ._user_grants import USER_GRANTS
 from ._users import UserTokensMixin
 
-__all__ = ["DEMO_CLIENT_ID", "DEMO_CLIENT_SECRET", "DEMO_TENANT_ID", "AuthorityEmulator"]
+__all__ = [
+    "DEMO_CLIENT_ID",
+    "DEMO_CLIENT_SECRET",
+    "DEMO_TENANT_ID",
+    "STATS_PATH",
+    "AuthorityEmulator",
+]
 
 #: The tenant every emulator has unless told otherwise.
 DEMO_TENANT_ID = "8eaef023-2b34-4da1-9baa-8bc8c9d6a490"
@@ -54,6 +60,8 @@ DEMO_TENANT_ID = "8eaef023-2b34-4da1-9baa-8bc8c9d6a490"
 DEMO_CLIENT_ID = "3b4b1a8c-7d5e-4f1a-a8c2-6f0e9d2b1c7a"
 #: The secret of :data:`DEMO_CLIENT_ID`; only good against an emulator.
 DEMO_CLIENT_SECRET = "emulator-demo-secret~not-a-real-one"
+#: ``GET`` here answers :meth:`AuthorityEmulator.stats` as JSON (not counted or recorded).
+STATS_PATH = "/_emulator/stats"
 
 
 @dataclass(frozen=True)
@@ -288,6 +296,15 @@ class AuthorityEmulator(TokenIssuer, SignInUsersMixin, UserTokensMixin):
             self.requests.clear()
         self._faults.clear()
 
+    def stats(self) -> dict[str, object]:
+        """What the emulator served so far, as ``GET /_emulator/stats`` answers it.
+
+        Returns:
+            ``{"counts": {grant type or endpoint: requests}, "requests": total}``.
+        """
+        with self._lock:
+            return {"counts": dict(self.counts), "requests": len(self.requests)}
+
     # -- requests --------------------------------------------------------------------------
 
     def resolve_tenant(self, tenant: str) -> str | None:
@@ -329,6 +346,8 @@ class AuthorityEmulator(TokenIssuer, SignInUsersMixin, UserTokensMixin):
         await send_response(send, response)
 
     async def _handle(self, http: RecordedRequest, base_url: str) -> HttpResponse:
+        if http.path == STATS_PATH and http.method == "GET":
+            return HttpResponse.json(self.stats(), headers=NO_STORE)
         now = self.clock()
         correlation_id = http.headers.get("client-request-id")
         with self._lock:

@@ -10,12 +10,13 @@ import asyncio
 import contextlib
 import datetime
 import ipaddress
+import signal
 import socket
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -252,10 +253,14 @@ def run(
     port: int = 0,
     tls: bool = False,
     out: TextIO | None = None,
+    banner: Callable[[str, TLSFiles | None], str] | None = None,
 ) -> None:
     """Serve ``app`` in the foreground until interrupted (``msal-async serve-authority``).
 
-    Writes the base URL and, with TLS, the CA file to pass to clients as ``verify=``.
+    Writes the base URL and, with TLS, the CA file to pass to clients as ``verify=`` (or
+    ``banner(base_url, tls_files)`` instead). The temporary TLS files are removed when the
+    server stops, by Ctrl-C (KeyboardInterrupt is raised after the cleanup) or SIGTERM
+    (SystemExit 143 after the cleanup).
 
     Args:
         app: the ASGI app.
@@ -263,20 +268,57 @@ def run(
         port: the port; 0 picks a free one.
         tls: serve HTTPS with a throwaway CA (deleted on exit).
         out: where to write the URLs; standard output when None.
+        banner: builds the text to write once listening, from the base URL and TLS files.
 
     Raises:
         ImportError: uvicorn is not installed.
     """
     stream = out or sys.stdout
     with contextlib.ExitStack() as stack:
+        stack.enter_context(_exit_on_sigterm())
         files = None
         if tls:
             directory = stack.enter_context(tempfile.TemporaryDirectory(prefix="msal-async-"))
             files = generate_tls_files(directory)
         server = _server(app, files, "info")
         sock = stack.enter_context(_bind(host, port))
-        stream.write(f"Authority emulator listening on {_base_url(sock, tls=tls)}\n")
-        if files is not None:
-            stream.write(f"CA certificate (pass as verify=): {files.ca_file}\n")
+        base_url = _base_url(sock, tls=tls)
+        if banner is not None:
+            text = banner(base_url, files)
+        else:
+            text = f"Authority emulator listening on {base_url}\n"
+            if files is not None:
+                text += f"CA certificate (pass as verify=): {files.ca_file}\n"
+        asyncio.run(_serve_then_announce(server, sock, stream, text))
+
+
+async def _serve_then_announce(server: Any, sock: socket.socket, stream: TextIO, text: str) -> None:
+    """Serve; write ``text`` once uvicorn has started (and so handles Ctrl-C and SIGTERM)."""
+    serving = asyncio.ensure_future(server.serve(sockets=[sock]))
+    while not server.started and not serving.done():  # noqa: ASYNC110 - uvicorn sets a flag, no event
+        await asyncio.sleep(0.01)
+    if server.started:
+        stream.write(text)
         stream.flush()
-        server.run(sockets=[sock])
+    await serving
+
+
+@contextlib.contextmanager
+def _exit_on_sigterm() -> Iterator[None]:
+    """Turn SIGTERM into SystemExit, so that ``with`` blocks clean up (the main thread only).
+
+    uvicorn handles SIGTERM itself while serving, then restores this handler and raises the
+    signal again; without a handler of ours the process would die there, skipping cleanup.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -1,21 +1,52 @@
-"""``msal-async``: ``demo`` (the end-to-end tour) and ``serve-authority`` (the emulator)."""
+"""``msal-async demo``: the end-to-end tour against the embedded emulator."""
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from collections.abc import Sequence
 from typing import Any
 
 import anyio
 import httpx
 
-from . import ConfidentialClientApplication, __version__
+from .. import ConfidentialClientApplication, __version__
+from .common import CliError
 
-__all__ = ["main"]
+__all__ = ["add_parser"]
 
 _DEMO_SCOPE = "api://msal-async-demo/.default"
+
+
+def add_parser(commands: Any) -> None:
+    """Register ``demo``.
+
+    Args:
+        commands: the subparsers action.
+    """
+    demo = commands.add_parser(
+        "demo",
+        help="acquire tokens from the embedded emulator (a tour; nothing leaves this machine)",
+        description="Acquire tokens from an in-process authority emulator: a first call, a "
+        "cache hit, then many concurrent calls for a new scope sharing one request.",
+    )
+    demo.add_argument(
+        "--backend", choices=["asyncio", "trio"], default="asyncio", help="the event loop to run on"
+    )
+    demo.add_argument(
+        "--concurrency",
+        type=int,
+        default=500,
+        help="how many concurrent calls for a new scope (default 500)",
+    )
+    demo.set_defaults(run=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.concurrency < 1:
+        msg = "--concurrency must be at least 1"
+        raise CliError(msg)
+    status: int = anyio.run(_demo, args.concurrency, backend=args.backend)
+    return status
 
 
 def _shorten(token: str) -> str:
@@ -23,7 +54,7 @@ def _shorten(token: str) -> str:
 
 
 async def _demo(concurrency: int) -> int:
-    from .testing import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_TENANT_ID, AuthorityEmulator
+    from ..testing import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_TENANT_ID, AuthorityEmulator
 
     emulator = AuthorityEmulator()
     authority = f"https://login.microsoftonline.com/{DEMO_TENANT_ID}"
@@ -68,41 +99,3 @@ async def _demo(concurrency: int) -> int:
         f"in {stampede * 1e3:.1f} ms (single flight)"
     )
     return 0
-
-
-def _serve(port: int, tls: bool) -> int:
-    from .testing import AuthorityEmulator, run
-
-    run(AuthorityEmulator(), port=port, tls=tls)
-    return 0
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="msal-async", description=__doc__)
-    parser.add_argument("--version", action="version", version=f"msal-async {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True)
-    demo = commands.add_parser("demo", help="acquire tokens from the embedded emulator")
-    demo.add_argument("--backend", choices=["asyncio", "trio"], default="asyncio")
-    demo.add_argument("--concurrency", type=int, default=500)
-    serve = commands.add_parser(
-        "serve-authority", help="serve the authority emulator on 127.0.0.1 (needs [testing])"
-    )
-    serve.add_argument("--port", type=int, default=8443)
-    serve.add_argument("--tls", action="store_true", help="serve HTTPS with a throwaway CA")
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``msal-async`` command line.
-
-    Returns:
-        The process exit status.
-    """
-    args = _parser().parse_args(argv)
-    if args.command == "demo":
-        if args.concurrency < 1:
-            print("--concurrency must be at least 1", file=sys.stderr)
-            return 2
-        status: int = anyio.run(_demo, args.concurrency, backend=args.backend)
-        return status
-    return _serve(args.port, args.tls)
