@@ -24,7 +24,7 @@ import anyio
 import anyio.lowlevel
 import httpx
 
-from . import _throttle
+from . import _routing, _throttle
 from ._errors import MsalTransportError
 from ._version import CLIENT_SKU, __version__
 
@@ -218,7 +218,11 @@ class Transport:
                     f"{scheme}://": httpx.AsyncHTTPTransport(proxy=url, verify=verify)
                     for scheme, url in self._proxies.items()
                 }
+            routed = _routing.routed_transport()  # set by msal_async.testing.emulate()
+            if routed is not None:
+                proxy, mounts = None, None
             self._client = httpx.AsyncClient(
+                transport=routed,
                 verify=verify,
                 proxy=proxy,
                 mounts=mounts,

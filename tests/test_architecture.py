@@ -14,6 +14,7 @@ LAYERS: dict[str, int] = {
     "_version": 0,
     "_errors": 0,
     "_types": 0,
+    "_routing": 0,
     "_oauth2": 1,
     "_authority": 1,
     "_auth_scheme": 1,
