@@ -118,7 +118,8 @@ def wait_for_text(driver: Any, text: str) -> str:
 
     # the page may be replaced while it is read (a form was just submitted): read it again
     ignored = (NoSuchElementException, StaleElementReferenceException)
-    found: str = WebDriverWait(driver, PAGE_TIMEOUT, ignored_exceptions=ignored).until(has_text)
+    found = WebDriverWait(driver, PAGE_TIMEOUT, ignored_exceptions=ignored).until(has_text)
+    assert found is not None  # until() raises TimeoutException rather than return a falsy value
     return found
 
 
