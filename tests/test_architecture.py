@@ -17,6 +17,7 @@ LAYERS: dict[str, int] = {
     "_types": 0,
     "_clock": 0,
     "_json": 0,
+    "_routing": 0,
     "_oauth2": 1,
     "_authority": 1,
     "_metadata": 1,

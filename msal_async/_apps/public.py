@@ -24,10 +24,10 @@ class PublicClientApplication(ClientApplication):
     Args:
         client_id: the application (client) id.
         client_credential: must be None (msal's rule).
-        enable_broker_on_windows, enable_broker_on_mac, enable_broker_on_linux,
-        enable_broker_on_wsl: accepted for compatibility; there is no broker here, so asking
-            for one logs a warning and the browser flows are used, as msal does where no
-            broker is available.
+        enable_broker_on_windows: accepted for compatibility, as are ``enable_broker_on_mac``,
+            ``enable_broker_on_linux`` and ``enable_broker_on_wsl``; there is no broker here,
+            so asking for one logs a warning and the browser flows are used, as msal does
+            where no broker is available.
         **kwargs: the other :class:`ClientApplication` arguments.
 
     Raises:

@@ -20,6 +20,7 @@ from urllib.parse import urlencode
 
 import httpx
 
+from .. import _routing
 from .config import build_client, make_ssl_context, proxy_routes
 from .loops import LoopLocal
 from .pool import ConnectionPool
@@ -134,6 +135,11 @@ class OwnClient:
         return len(self._clients)
 
     def _build(self) -> _LoopClient:
+        routed = _routing.routed_transport()  # set by msal_async.testing.emulate()
+        if routed is not None:
+            client = httpx.AsyncClient(transport=routed, timeout=self._timeout)
+            self._defaults = {k.lower(): v for k, v in client.headers.items()}
+            return _LoopClient(client, None)
         if self._ssl_context is None:  # one per app: loading CA bundles costs ~20 ms
             self._ssl_context = make_ssl_context(self._verify)
         # Environment proxies are read when a client is built, as httpx reads them.

@@ -27,6 +27,13 @@ On a real socket, for any HTTP client (uvicorn: ``pip install msal-async[testing
     with serve_in_thread(AuthorityEmulator(), tls=tls) as base_url:
         ...  # authority=f"{base_url}/{DEMO_TENANT_ID}", verify=str(tls.ca_file)
 
+Around code that builds its apps without ``http_client=`` (as production code does)::
+
+    from msal_async.testing import AuthorityEmulator, emulate
+
+    with emulate(AuthorityEmulator()) as emulator:
+        ...  # every client an app builds for itself now talks to the emulator in-process
+
 Or from a shell: ``msal-async serve-authority --port 8443 --tls``.
 """
 
@@ -35,6 +42,7 @@ from __future__ import annotations
 from ._authorize import parse_auth_response, parse_form_post
 from ._clients import ClientIdentity, RegisteredClient
 from ._clock import FakeClock
+from ._emulate import emulate
 from ._emulator import (
     DEMO_CLIENT_ID,
     DEMO_CLIENT_SECRET,
@@ -74,6 +82,7 @@ __all__ = [
     "TLSFiles",
     "TokenRequest",
     "UserTokenSettings",
+    "emulate",
     "generate_tls_files",
     "make_client_info",
     "parse_auth_response",

@@ -38,6 +38,7 @@ from ._http import (
     send_response,
 )
 from ._imds import central_base_urls, compute_metadata
+from ._interaction import device_login_endpoint, login_endpoint
 from ._issuer import TokenIssuer
 from ._obo import JWT_BEARER, on_behalf_of
 from ._password import PASSWORD_GRANTS, user_realm_endpoint
@@ -457,6 +458,9 @@ _ROUTES: tuple[_Route, ...] = (
         "authorize",
         authorize_endpoint,
     ),
+    _Route("POST", re.compile(r"/(?P<tenant>[^/]+)/login"), "login", login_endpoint),
+    _Route("GET", re.compile(r"/devicelogin"), "devicelogin", device_login_endpoint),
+    _Route("POST", re.compile(r"/devicelogin"), "devicelogin", device_login_endpoint),
     _Route(
         "GET",
         re.compile(r"/metadata/instance/compute"),

@@ -1,8 +1,10 @@
 """Test users for browser sign-in, auth codes and refresh tokens (rotation, revocation, FOCI).
 
 ``emulator.add_user("alice@contoso.onmicrosoft.com")`` makes a user the authorize endpoint signs
-in at once (no page, no password); ``emulator.add_family_client(client_id)`` puts an app in the
-Microsoft family of client ids, whose refresh tokens every family member may redeem.
+in at once (no page, no password); with ``sign_in=False`` (and a ``password=``) the browser gets
+the sign-in page instead, and ``emulator.user_tokens.require_consent = True`` adds the consent
+page. ``emulator.add_family_client(client_id)`` puts an app in the Microsoft family of client
+ids, whose refresh tokens every family member may redeem.
 """
 
 from __future__ import annotations
@@ -10,11 +12,26 @@ from __future__ import annotations
 import secrets
 import threading
 from dataclasses import dataclass, field
+from http.cookies import CookieError, SimpleCookie
 from typing import TYPE_CHECKING
 
 from ._signin import PasswordUser, UserDirectory
 
-__all__ = ["AuthCode", "IssuedRefreshToken", "UserTokenSettings", "UserTokensMixin"]
+__all__ = [
+    "SESSION_COOKIE",
+    "AuthCode",
+    "Interaction",
+    "IssuedRefreshToken",
+    "UserTokenSettings",
+    "UserTokensMixin",
+]
+
+#: The browser session cookie the sign-in page sets.
+SESSION_COOKIE = "emu_session"
+#: Seconds a sign-in page stays usable (Entra's flow token lasts a similar while).
+INTERACTION_LIFETIME = 600
+#: Scopes every sign-in includes; the consent page lists them but they need no consent.
+_SIGN_IN_SCOPES = frozenset({"openid", "profile", "offline_access"})
 
 
 @dataclass(frozen=True)
@@ -77,6 +94,33 @@ class IssuedRefreshToken:
 
 
 @dataclass
+class Interaction:
+    """A sign-in in progress in a browser: between the first page and the redirect.
+
+    Attributes:
+        ctx: its unguessable id, carried by the pages' forms.
+        kind: ``"authorize"`` (an authorization request) or ``"device"`` (a device code).
+        client_id: the application.
+        tenant_id: the directory.
+        scopes: the scopes asked for.
+        expires_at: seconds since the epoch.
+        query: the authorization request's parameters (``kind="authorize"``).
+        user_code: the device code's user code (``kind="device"``).
+        username: who signed in, once the sign-in page was passed.
+    """
+
+    ctx: str
+    kind: str
+    client_id: str
+    tenant_id: str
+    scopes: tuple[str, ...]
+    expires_at: float
+    query: dict[str, str] = field(default_factory=dict)
+    user_code: str | None = None
+    username: str | None = None
+
+
+@dataclass
 class UserTokenSettings:
     """Knobs and state of the user-token endpoints of one emulator.
 
@@ -89,6 +133,11 @@ class UserTokenSettings:
             turn this on to catch double redemptions).
         codes: outstanding authorization codes.
         refresh_tokens: every refresh token issued, by value.
+        require_consent: show the consent page until the user accepted every scope an app
+            asks for (off: consent is implied, as for an admin-consented app).
+        consents: the scopes each user accepted, by ``(client_id, username)``.
+        sessions: browser sessions (the sign-in page's cookie) by cookie value: the username.
+        interactions: sign-ins in progress in a browser, by ``ctx``.
     """
 
     signed_in: str | None = None
@@ -97,7 +146,118 @@ class UserTokenSettings:
     revoke_on_rotation: bool = False
     codes: dict[str, AuthCode] = field(default_factory=dict)
     refresh_tokens: dict[str, IssuedRefreshToken] = field(default_factory=dict)
+    require_consent: bool = False
+    consents: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+    sessions: dict[str, str] = field(default_factory=dict)
+    interactions: dict[str, Interaction] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def session_user(self, cookie_header: str | None) -> str | None:
+        """The user a browser is signed in as, from its ``Cookie`` header.
+
+        Args:
+            cookie_header: the request's ``Cookie`` header, if any.
+
+        Returns:
+            The username, or None without a known session.
+        """
+        if not cookie_header:
+            return None
+        try:
+            morsel = SimpleCookie(cookie_header).get(SESSION_COOKIE)
+        except CookieError:
+            return None
+        if morsel is None:
+            return None
+        with self.lock:
+            return self.sessions.get(morsel.value)
+
+    def open_session(self, username: str) -> str:
+        """Start a browser session for ``username``.
+
+        Args:
+            username: who signed in.
+
+        Returns:
+            The cookie value.
+        """
+        value = secrets.token_urlsafe(24)
+        with self.lock:
+            self.sessions[value] = username
+        return value
+
+    def needs_consent(self, client_id: str, username: str, scopes: tuple[str, ...]) -> bool:
+        """Whether the consent page must be shown before a code is issued.
+
+        Args:
+            client_id: the application.
+            username: the user.
+            scopes: the scopes asked for.
+
+        Returns:
+            True when ``require_consent`` is on and a scope was not accepted yet.
+        """
+        if not self.require_consent:
+            return False
+        wanted = {s for s in scopes if s not in _SIGN_IN_SCOPES}
+        with self.lock:
+            granted = self.consents.get((client_id, username.lower()), set())
+        return not wanted <= granted
+
+    def grant_consent(self, client_id: str, username: str, scopes: tuple[str, ...]) -> None:
+        """Record that ``username`` accepted ``scopes`` for ``client_id``.
+
+        Args:
+            client_id: the application.
+            username: the user.
+            scopes: the accepted scopes.
+        """
+        with self.lock:
+            self.consents.setdefault((client_id, username.lower()), set()).update(scopes)
+
+    def begin(self, interaction: Interaction, now: float) -> Interaction:
+        """Remember a sign-in in progress (and forget the expired ones).
+
+        Args:
+            interaction: the new one.
+            now: seconds since the epoch.
+
+        Returns:
+            It.
+        """
+        with self.lock:
+            for ctx in [c for c, i in self.interactions.items() if i.expires_at <= now]:
+                del self.interactions[ctx]
+            self.interactions[interaction.ctx] = interaction
+        return interaction
+
+    def interaction(self, ctx: str | None, now: float) -> Interaction | None:
+        """A sign-in in progress, by the ``ctx`` its form carried.
+
+        Args:
+            ctx: the id.
+            now: seconds since the epoch.
+
+        Returns:
+            It, or None for an unknown, finished or expired one.
+        """
+        if not ctx:
+            return None
+        with self.lock:
+            found = self.interactions.get(ctx)
+            if found is not None and found.expires_at <= now:
+                del self.interactions[ctx]
+                return None
+            return found
+
+    def finish(self, ctx: str) -> None:
+        """Forget a sign-in that ended (its forms stop working).
+
+        Args:
+            ctx: the id.
+        """
+        with self.lock:
+            self.interactions.pop(ctx, None)
 
     def issue_refresh_token(
         self,

@@ -94,11 +94,14 @@ async def test_form_post_and_bad_verifier(client: httpx.AsyncClient) -> None:
     assert bad.json()["error_codes"] == [501481]
 
 
-async def test_no_user_is_login_required(emulator: AuthorityEmulator) -> None:
+async def test_no_user_is_the_sign_in_page_or_login_required(emulator: AuthorityEmulator) -> None:
     emulator.register_client(CLIENT)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=emulator)) as http:
-        response = await http.get(authorize())
-    assert parse_auth_response(response.headers["location"])["error"] == "login_required"
+        page = await http.get(authorize())
+        silent = await http.get(authorize(prompt="none"))
+    assert page.status_code == 200
+    assert "<h1>Sign in</h1>" in page.text
+    assert parse_auth_response(silent.headers["location"])["error"] == "login_required"
 
 
 async def refresh(http: httpx.AsyncClient, rt: str, client_id: str = CLIENT) -> dict[str, Any]:
