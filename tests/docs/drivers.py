@@ -171,4 +171,5 @@ DRIVERS: dict[str, Driver] = {
 NEEDS_REDIS = {
     "README.md#persistent-and-shared-caches-2",
     "docs/caches.md#a-redis-cache-fleets",
+    "docs/deployment.md#deploying-a-shared-token-cache-on-redis-2",
 }
