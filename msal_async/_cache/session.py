@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Hashable, Iterable, Mapping
+from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,7 @@ else:  # typing_extensions comes with anyio on Python < 3.13
 
 import anyio
 
+from msal_async import _clock
 from msal_async._cache.freshness import CachedToken, TokenQuery
 from msal_async._cache.partitions import partition_of
 from msal_async._cache.schema import CredentialType, Entry
@@ -29,7 +31,45 @@ from msal_async._cache.schema import CredentialType, Entry
 if TYPE_CHECKING:
     from msal_async._cache.token_cache import TokenCache
 
-__all__ = ["CacheSession"]
+__all__ = ["CacheSession", "Cached", "Outcome", "look_up"]
+
+
+#: A cached-token flow's answer: msal's result (None: nothing usable cached, no refresh token)
+#: and the cache key of the access token it carries, for the app's hot path.
+Outcome = tuple[dict[str, Any] | None, str | None]
+
+
+@dataclass(frozen=True)
+class Cached:
+    """What the cache holds for a query, by the one freshness rule, read at ``now``."""
+
+    token: CachedToken | None
+    reason: int  # 0: fresh; else msal's telemetry refresh reason
+    now: float
+
+    @property
+    def fresh(self) -> Outcome | None:
+        """The answer to serve as it is, when the token is fresh."""
+        if self.token is None or self.reason:
+            return None
+        return self.token.result(self.now), self.token.key
+
+    @property
+    def fallback(self) -> Outcome | None:
+        """The aging token to serve if its refresh fails (None when fresh or absent)."""
+        if self.token is None or not self.reason:
+            return None
+        return self.token.result(self.now), self.token.key
+
+
+async def look_up(cache: TokenCache, partition: str, query: TokenQuery) -> Cached:
+    """Look ``query`` up in its own short session (before any request is decided).
+
+    Returns:
+        What the cache holds, by the freshness rule.
+    """
+    async with cache.session(partition) as session:
+        return session.cached(query)
 
 
 class CacheSession:
@@ -79,6 +119,15 @@ class CacheSession:
             None).
         """
         return self._cache._find_access_token(query, now)
+
+    def cached(self, query: TokenQuery) -> Cached:
+        """:meth:`access_token` at the clock's now, as a :class:`Cached`.
+
+        Returns:
+            What the cache holds for ``query``.
+        """
+        now = _clock.now()
+        return Cached(*self.access_token(query, now), now)
 
     def search(
         self, credential_type: str, query: Mapping[str, Any], target: Iterable[str] | None = None

@@ -7,6 +7,7 @@ from typing import Any, cast
 
 from .. import _clock
 from .._cache.partitions import app_partition
+from .._cache.session import look_up
 from .._oauth2.grants import CLIENT_CREDENTIALS
 from .._oauth2.requests import NO_OPTIONS, CallOptions
 from .._oauth2.responses import clean_result
@@ -47,14 +48,11 @@ async def acquire_token_for_client(
     fallback: Outcome | None = None
     reason = FORCE_REFRESH
     if not claims_challenge:
-        async with ctx.cache.session(partition) as session:
-            now = _clock.now()
-            token, reason = session.access_token(query, now)
-        if token is not None:
-            if reason == 0:
-                ctx.telemetry.hit()
-                return token.result(now), token.key
-            fallback = token.result(now), token.key
+        cached = await look_up(ctx.cache, partition, query)
+        if cached.fresh is not None:
+            ctx.telemetry.hit()
+            return cast(tuple[dict[str, Any], str | None], cached.fresh)
+        fallback, reason = cached.fallback, cached.reason
     central = (await ctx.endpoints()).token_endpoint
     endpoint = central
     if region is not None:
@@ -73,10 +71,9 @@ async def acquire_token_for_client(
         answers = None if claims_challenge else query
         async with ctx.cache.session(partition, fleet_key=key, answers=answers) as session:
             if not claims_challenge:  # a flight that just ended may have filled the cache
-                now = _clock.now()
-                token, again = session.access_token(query, now)
-                if token is not None and again == 0:
-                    return token.result(now), token.key
+                fresh = session.cached(query).fresh
+                if fresh is not None:
+                    return fresh
             telemetry = ctx.telemetry.context(CLIENT_CREDENTIALS.api_id, refresh_reason=reason)
             raw = await ctx.send(await ctx.sign(request), telemetry, options)
             now = _clock.now()

@@ -21,6 +21,7 @@ from .. import _clock, _log
 from .._authority import Authority, AuthorityEndpoints
 from .._cache.freshness import TokenQuery
 from .._cache.schema import compute_ext_cache_key
+from .._cache.session import Outcome
 from .._cache.token_cache import TokenCache
 from .._credentials import ClientCredential
 from .._discovery import Discovery
@@ -39,9 +40,6 @@ __all__ = ["AppContext", "Outcome", "obtain_token", "refresh_or_fall_back"]
 logger = logging.getLogger(_log.APPLICATION)
 T = TypeVar("T")
 
-#: A cached-token flow's answer: msal's result (None: nothing usable cached, no refresh token)
-#: and the cache key of the access token it carries, for the app's hot path.
-Outcome = tuple[dict[str, Any] | None, str | None]
 
 #: OAuth errors that are the protocol working as intended (device-code polling): DEBUG, not INFO.
 _EXPECTED_ERRORS = frozenset({"authorization_pending", "slow_down"})

@@ -15,7 +15,7 @@ from typing import Any
 from .. import _clock
 from .._cache.freshness import TokenQuery
 from .._cache.partitions import app_partition
-from .._cache.session import CacheSession
+from .._cache.session import CacheSession, look_up
 from .._cache.token_cache import TokenCache
 from .._singleflight import SingleFlight
 from .context import Outcome, refresh_or_fall_back
@@ -66,26 +66,23 @@ class ManagedIdentityFlow:
         query = TokenQuery(self.client_id, INSTANCE, TENANT, (resource,))
         fallback: Outcome | None = None
         to_replace: str | None = None
-        async with self.cache.session(partition) as session:
-            now = _clock.now()
-            token, reason = session.access_token(query, now)
-        if token is not None:
+        cached = await look_up(self.cache, partition, query)
+        if cached.token is not None:
             if claims_challenge:
-                to_replace = hashlib.sha256(token.secret.encode()).hexdigest()
-            elif reason == 0:
-                return token.result(now)
+                to_replace = hashlib.sha256(cached.token.secret.encode()).hexdigest()
+            elif cached.fresh is not None:
+                return cached.fresh[0] or {}
             else:
-                fallback = token.result(now), token.key
+                fallback = cached.fallback
         key = ("managed_identity", self.client_id, resource, to_replace)
 
         async def fetch() -> Outcome:
             answers = None if claims_challenge else query
             async with self.cache.session(partition, fleet_key=key, answers=answers) as session:
                 if not claims_challenge:  # a flight that just ended may have filled the cache
-                    now = _clock.now()
-                    token, again = session.access_token(query, now)
-                    if token is not None and again == 0:
-                        return token.result(now), token.key
+                    fresh = session.cached(query).fresh
+                    if fresh is not None:
+                        return fresh
                 result = await self.fetch(resource, to_replace)
                 if "access_token" not in result:
                     return result, None

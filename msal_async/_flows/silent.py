@@ -20,7 +20,7 @@ from .. import _clock, _log
 from .._cache.freshness import TokenQuery
 from .._cache.partitions import partition_key
 from .._cache.schema import CredentialType
-from .._cache.session import CacheSession
+from .._cache.session import CacheSession, look_up
 from .._errors import MsalServiceError, MsalTransportError
 from .._oauth2.grants import SILENT_REFRESH
 from .._oauth2.oidc import add_id_token_claims
@@ -114,14 +114,11 @@ async def acquire_token_silent(ctx: AppContext, req: SilentRequest) -> Outcome:
     fallback: Outcome | None = None
     reason = FORCE_REFRESH
     if not req.bypass_cache:
-        async with ctx.cache.session(partition) as session:
-            now = _clock.now()
-            token, reason = session.access_token(query, now)
-        if token is not None:
-            if reason == 0:
-                ctx.telemetry.hit()
-                return token.result(now), token.key
-            fallback = token.result(now), token.key
+        cached = await look_up(ctx.cache, partition, query)
+        if cached.fresh is not None:
+            ctx.telemetry.hit()
+            return cached.fresh
+        fallback, reason = cached.fallback, cached.reason
     key = _flight_key(ctx, req, realm)
 
     async def refresh() -> Outcome:
@@ -178,10 +175,9 @@ async def _refresh_at(
     fleet_key = (key, query.environment)
     async with ctx.cache.session(partition, fleet_key=fleet_key, answers=answers) as session:
         if not req.bypass_cache:
-            now = _clock.now()
-            token, again = session.access_token(query, now)
-            if token is not None and again == 0:
-                return token.result(now), token.key
+            fresh = session.cached(query).fresh
+            if fresh is not None:
+                return fresh
         attempt = _Attempt(ctx, session, req, query.environment, endpoint, reason)
         owned = {"environment": query.environment, "home_account_id": req.home_account_id}
         metadata = session.app_metadata(query.environment, ctx.client_id)
