@@ -88,21 +88,7 @@ DELIBERATE = {
     ),
 }
 
-FOR_THE_LEAD = {
-    # msal warns DeprecationWarning before it checks the scopes; we check first, so a call
-    # with bad scopes raises without the warning (msal_async/_apps/user.py).
-    "get_authorization_request_url warns late": Difference(
-        r"bad calls \| warning DeprecationWarning\('Change your get_authorization_request_url.*"
-        r": msal only",
-        "",
-    ),
-    # msal records an auth response's error (access_denied...) as a failed 832 request and
-    # reports it in the next request's x-client-last-telemetry; we do not (_flows/auth_code.py).
-    "auth response error not in telemetry": Difference(
-        r"auth response error \| POST .* \(refresh_token\): header x-client-last-telemetry: value",
-        "",
-    ),
-}
+FOR_THE_LEAD: dict[str, Difference] = {}
 
 
 async def test_every_difference_from_msal_is_a_known_one(
