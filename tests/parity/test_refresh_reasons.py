@@ -11,7 +11,6 @@ deliberate differences.
 from __future__ import annotations
 
 import json
-import re
 import time
 from typing import Any
 
@@ -31,14 +30,13 @@ from .harness import (
     Dicts,
     Outcome,
     browse,
-    differences,
     msal_cca,
     msal_pca,
     our_cca,
     our_pca,
     run,
 )
-from .test_differences import DELIBERATE
+from .test_differences import unexplained
 
 pytestmark = pytest.mark.anyio
 
@@ -66,15 +64,6 @@ def current_telemetry(outcome: Outcome) -> list[str]:
         for r in outcome.requests
         if r.path.endswith("/token")
     ]
-
-
-def unexplained(theirs: Outcome, ours: Outcome) -> set[str]:
-    """The differences that are not among the README's deliberate ones."""
-    return {
-        line
-        for line in differences(theirs, ours)
-        if not any(re.fullmatch(d.pattern, f"x | {line}") for d in DELIBERATE.values())
-    }
 
 
 # --- acquire_token_for_client (api id 730) -------------------------------------------------
@@ -117,7 +106,7 @@ async def test_acquire_token_for_client_sends_msals_refresh_reasons(
     expected = ["4|730,2|", "4|730,3|", "4|730,4|", "4|730,1|"]
     assert current_telemetry(theirs) == expected  # what msal 1.39 really sends
     assert current_telemetry(ours) == expected
-    assert unexplained(theirs, ours) == set()
+    assert unexplained("refresh reasons", theirs, ours) == set()
 
 
 async def test_an_aging_token_refreshed_in_the_background_sends_reason_4(
@@ -189,4 +178,4 @@ async def test_acquire_token_silent_sends_msals_refresh_reasons(https: HttpsAuth
     expected = ["4|832,0|", "4|84,2|", "4|84,3|", "4|84,4|", "4|84,1|", "4|84,1|", "4|85,1|"]
     assert current_telemetry(theirs) == expected  # what msal 1.39 really sends
     assert current_telemetry(ours) == expected
-    assert unexplained(theirs, ours) == set()
+    assert unexplained("refresh reasons", theirs, ours) == set()
