@@ -80,6 +80,27 @@ class CacheSession:
         """
         return self._cache._find_access_token(query, now)
 
+    @property
+    def version(self) -> int:
+        """A number that changes with every change of the cache's entries (writes, loads)."""
+        return self._cache._version
+
+    def new_access_token(
+        self, query: TokenQuery, now: float, since: int | None
+    ) -> CachedToken | None:
+        """A fresh access token stored since ``since`` (a :attr:`version`; None: any time).
+
+        When nothing changed since, nothing is looked up: a subclass's ``search`` is called as
+        often as msal calls it.
+
+        Returns:
+            The token, or None.
+        """
+        if since is not None and since == self._cache._version:
+            return None
+        token, reason = self._cache._find_access_token(query, now)
+        return token if reason == 0 else None
+
     def search(
         self, credential_type: str, query: Mapping[str, Any], target: Iterable[str] | None = None
     ) -> list[Entry]:
@@ -96,12 +117,13 @@ class CacheSession:
         Returns:
             The entry, or None.
         """
-        for entry in self._cache.search(
-            CredentialType.APP_METADATA,
-            query={"environment": environment, "client_id": client_id},
-        ):
-            return entry
-        return None
+        # One read by key, as msal's (never through a subclass's search()).
+        key = self._cache.key_makers[CredentialType.APP_METADATA](
+            environment=environment.lower(), client_id=client_id
+        )
+        with self._cache._lock:
+            entry = (self._cache._cache.get(CredentialType.APP_METADATA) or {}).get(key)
+        return entry if isinstance(entry, dict) else None
 
     def accounts_named(self, environment: str, username: str) -> list[Entry]:
         """Every Account entry of the home accounts whose username matches (any case).

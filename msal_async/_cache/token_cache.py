@@ -103,6 +103,8 @@ class TokenCache(PartitionedCacheMixin):
         self._max_entries = max_entries
         self._evicted_partitions: set[str] = set()
         self._msal_hooks = _uses_msal_hooks(type(self))
+        #: Changes with every change of the entries (writes, removals, loads).
+        self._version = 0
         #: The key maker of each section, as msal's public ``key_makers``.
         self.key_makers = dict(schema.KEY_MAKERS)
         self._rebuild_indexes()
@@ -110,6 +112,7 @@ class TokenCache(PartitionedCacheMixin):
     # --- the only writers of self._cache -------------------------------------------------------
 
     def _rebuild_indexes(self) -> None:
+        self._version += 1
         self._indexes = {
             ct: tuple(Index(f) for f in fields) for ct, fields in schema.INDEX_FIELDS.items()
         }
@@ -140,6 +143,7 @@ class TokenCache(PartitionedCacheMixin):
             index.discard(key, entry)
 
     def _put(self, credential_type: str, key: str, entry: Entry, *, record: bool = True) -> None:
+        self._version += 1
         section = self._cache.setdefault(credential_type, {})
         old = section.get(key)
         section[key] = entry  # an existing key keeps its position, as in msal
@@ -153,6 +157,7 @@ class TokenCache(PartitionedCacheMixin):
             self._note_change()
 
     def _delete(self, credential_type: str, key: str, *, record: bool = True) -> None:
+        self._version += 1
         old = self._cache.setdefault(credential_type, {}).pop(key, None)  # msal makes the section
         if isinstance(old, dict):
             self._unindex(credential_type, key, old)

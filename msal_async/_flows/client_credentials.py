@@ -46,10 +46,12 @@ async def acquire_token_for_client(
     query = ctx.query(scopes, realm, data=data)
     fallback: Outcome | None = None
     reason = FORCE_REFRESH
+    seen: int | None = None
     if not claims_challenge:
         async with ctx.cache.session(partition) as session:
             now = _clock.now()
             token, reason = session.access_token(query, now)
+            seen = session.version
         if token is not None:
             if reason == 0:
                 ctx.telemetry.hit()
@@ -74,8 +76,8 @@ async def acquire_token_for_client(
         async with ctx.cache.session(partition, fleet_key=key, answers=answers) as session:
             if not claims_challenge:  # a flight that just ended may have filled the cache
                 now = _clock.now()
-                token, again = session.access_token(query, now)
-                if token is not None and again == 0:
+                token = session.new_access_token(query, now, seen)
+                if token is not None:
                     return token.result(now), token.key
             telemetry = ctx.telemetry.context(CLIENT_CREDENTIALS.api_id, refresh_reason=reason)
             raw = await ctx.send(await ctx.sign(request), telemetry, options)

@@ -113,10 +113,12 @@ async def acquire_token_silent(ctx: AppContext, req: SilentRequest) -> Outcome:
     query = ctx.query(req.scopes, realm, home_account_id=req.home_account_id, data=req.data)
     fallback: Outcome | None = None
     reason = FORCE_REFRESH
+    seen: int | None = None
     if not req.bypass_cache:
         async with ctx.cache.session(partition) as session:
             now = _clock.now()
             token, reason = session.access_token(query, now)
+            seen = session.version
         if token is not None:
             if reason == 0:
                 ctx.telemetry.hit()
@@ -125,7 +127,7 @@ async def acquire_token_silent(ctx: AppContext, req: SilentRequest) -> Outcome:
     key = _flight_key(ctx, req, realm)
 
     async def refresh() -> Outcome:
-        return await _refresh_everywhere(ctx, req, partition, query, reason, key)
+        return await _refresh_everywhere(ctx, req, partition, query, reason, key, seen)
 
     result, token_key = await ctx.refresh(key, refresh, fallback)
     return classify(result), token_key
@@ -138,10 +140,14 @@ async def _refresh_everywhere(
     query: TokenQuery,
     reason: int,
     key: Hashable,
+    seen: int | None,
 ) -> Outcome:
-    """Refresh at the app's authority, then at each alias that has refresh tokens."""
+    """Refresh at the app's authority, then at each alias that has refresh tokens.
+
+    ``seen`` is the cache's version when the app's authority was looked up (None: not).
+    """
     endpoint = (await ctx.endpoints()).token_endpoint
-    outcome = await _refresh_at(ctx, req, partition, query, reason, endpoint, key)
+    outcome = await _refresh_at(ctx, req, partition, query, reason, endpoint, key, seen)
     if outcome[0] is not None and "error" not in outcome[0]:
         return outcome
     final = outcome
@@ -155,7 +161,9 @@ async def _refresh_everywhere(
             continue
         alias_endpoint = urlunsplit(urlsplit(endpoint)._replace(netloc=alias))
         at_alias = replace(query, environment=alias.lower())
-        outcome = await _refresh_at(ctx, req, partition, at_alias, reason, alias_endpoint, key)
+        outcome = await _refresh_at(
+            ctx, req, partition, at_alias, reason, alias_endpoint, key, None
+        )
         if outcome[0] is not None:
             if "error" not in outcome[0]:
                 return outcome
@@ -171,6 +179,7 @@ async def _refresh_at(
     reason: int,
     endpoint: str,
     key: Hashable,
+    seen: int | None,
 ) -> Outcome:
     """One environment: the cached AT again (a flight that just ended may have stored it),
     else its refresh tokens in msal's FOCI order (spec 7.7): family RTs first, then our own."""
@@ -179,8 +188,8 @@ async def _refresh_at(
     async with ctx.cache.session(partition, fleet_key=fleet_key, answers=answers) as session:
         if not req.bypass_cache:
             now = _clock.now()
-            token, again = session.access_token(query, now)
-            if token is not None and again == 0:
+            token = session.new_access_token(query, now, seen)
+            if token is not None:
                 return token.result(now), token.key
         attempt = _Attempt(ctx, session, req, query.environment, endpoint, reason)
         owned = {"environment": query.environment, "home_account_id": req.home_account_id}
