@@ -628,11 +628,17 @@ class TokenCache(PartitionedCacheMixin):
                     "environment": environment.lower(),
                     "client_id": client_id,
                 }
-                # Unlike msal's search-based loop, atext entries (ext_cache_key) go as well.
-                for _, entry in self._candidates(_AT, query):
-                    if all(k in entry and entry[k] == v for k, v in query.items()):
-                        self.remove_at(entry)
-                        changed.add(partition_of(_AT, entry))
+                if self._msal_hooks:  # msal's own call, for a subclass's search()
+                    found = list(self.search(_AT, query={**query, "environment": environment}))
+                else:  # unlike msal's search, atext entries (ext_cache_key) go as well
+                    found = [
+                        entry
+                        for _, entry in self._candidates(_AT, query)
+                        if all(k in entry and entry[k] == v for k, v in query.items())
+                    ]
+                for entry in found:
+                    self.remove_at(entry)
+                    changed.add(partition_of(_AT, entry))
         return changed
 
 

@@ -21,6 +21,7 @@ import msal_async
 from ..conftest import HttpsAuthority
 from .harness import (
     APP_SCOPES,
+    DOWNSTREAM,
     REDIRECT_URI,
     SCOPES,
     USER,
@@ -32,6 +33,7 @@ from .harness import (
     our_pca,
     run,
 )
+from .scenarios import user_assertion
 
 pytestmark = pytest.mark.anyio
 
@@ -165,3 +167,55 @@ async def test_our_own_classes_keep_the_fast_paths(https: HttpsAuthority) -> Non
         await app.acquire_token_for_client(APP_SCOPES)
         await app.acquire_token_for_client(APP_SCOPES)
     assert calls == Counter()
+
+
+# --- on behalf of, accounts, removal -------------------------------------------------------
+
+
+def msal_other_calls(https: HttpsAuthority, session: requests.Session) -> Dicts:
+    cache = MsalCache()
+    app = msal_cca(https, session, token_cache=cache)
+    app.acquire_token_on_behalf_of(user_assertion(https), DOWNSTREAM)
+    obo = counts(cache)
+    cache.calls.clear()
+    [account] = app.get_accounts()
+    accounts = counts(cache)
+    cache.calls.clear()
+    app.acquire_token_for_client(APP_SCOPES)
+    app.remove_tokens_for_client()
+    removed_app_tokens = counts(cache)
+    cache.calls.clear()
+    app.remove_account(account)
+    return {
+        "on behalf of": obo,
+        "get_accounts": accounts,
+        "remove_tokens_for_client": removed_app_tokens,
+        "remove_account": counts(cache),
+    }
+
+
+async def our_other_calls(https: HttpsAuthority) -> Dicts:
+    cache = OurCache()
+    async with our_cca(https, token_cache=cache) as app:
+        await app.acquire_token_on_behalf_of(user_assertion(https), DOWNSTREAM)
+        obo = counts(cache)
+        cache.calls.clear()
+        [account] = await app.get_accounts()
+        accounts = counts(cache)
+        cache.calls.clear()
+        await app.acquire_token_for_client(APP_SCOPES)
+        await app.remove_tokens_for_client()
+        removed_app_tokens = counts(cache)
+        cache.calls.clear()
+        await app.remove_account(account)
+    return {
+        "on behalf of": obo,
+        "get_accounts": accounts,
+        "remove_tokens_for_client": removed_app_tokens,
+        "remove_account": counts(cache),
+    }
+
+
+async def test_on_behalf_of_accounts_and_removal(https: HttpsAuthority) -> None:
+    theirs, ours = await run(https, msal_other_calls, our_other_calls)
+    assert ours.dicts == theirs.dicts
