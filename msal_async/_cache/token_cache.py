@@ -628,15 +628,16 @@ class TokenCache(PartitionedCacheMixin):
                     "environment": environment.lower(),
                     "client_id": client_id,
                 }
-                if self._msal_hooks:  # msal's own call, for a subclass's search()
-                    found = list(self.search(_AT, query={**query, "environment": environment}))
-                else:  # unlike msal's search, atext entries (ext_cache_key) go as well
-                    found = [
-                        entry
-                        for _, entry in self._candidates(_AT, query)
-                        if all(k in entry and entry[k] == v for k, v in query.items())
-                    ]
-                for entry in found:
+                # Unlike msal's search, atext entries (ext_cache_key) go as well.
+                found = {
+                    key: entry
+                    for key, entry in self._candidates(_AT, query)
+                    if all(k in entry and entry[k] == v for k, v in query.items())
+                }
+                if self._msal_hooks:  # msal's own call first, for a subclass's search()
+                    searched = self.search(_AT, query={**query, "environment": environment})
+                    found = {self.key_makers[_AT](**e): e for e in searched} | found
+                for entry in list(found.values()):
                     self.remove_at(entry)
                     changed.add(partition_of(_AT, entry))
         return changed

@@ -7,6 +7,7 @@ and msal_async, each with a counting subclass, and the counts must be equal.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -219,3 +220,16 @@ async def our_other_calls(https: HttpsAuthority) -> Dicts:
 async def test_on_behalf_of_accounts_and_removal(https: HttpsAuthority) -> None:
     theirs, ours = await run(https, msal_other_calls, our_other_calls)
     assert ours.dicts == theirs.dicts
+
+
+async def test_a_subclass_still_loses_tokens_with_an_ext_cache_key_on_removal(
+    https: HttpsAuthority,
+) -> None:
+    """msal's search leaves them behind (docs/migrating.md: we remove them too)."""
+    cache = OurCache()
+    async with our_cca(https, token_cache=cache) as app:
+        await app.acquire_token_for_client(APP_SCOPES, fmi_path="agents/one")
+        await app.acquire_token_for_client(APP_SCOPES)
+        await app.remove_tokens_for_client()
+    assert json.loads(cache.serialize())["AccessToken"] == {}
+    assert cache.calls["search"] >= 3  # the two lookups and msal's search on removal
