@@ -240,6 +240,38 @@ async def test_timeout_bounds_the_token_request_as_in_msal(https: HttpsAuthority
     assert "timed out" in message.lower() or "timeout" in message.lower()
 
 
+def msal_silent_timeout(https: HttpsAuthority, session: requests.Session) -> Dicts:
+    app = msal_pca(https, session)
+    app.acquire_token_by_username_password(USER, PASSWORD, SCOPES)
+    [account] = app.get_accounts()
+    https.emulator.inject(Fault.latency(3), grant_type="refresh_token", times=2)
+    start = time.monotonic()
+    result = outcome(
+        lambda: app.acquire_token_silent(SCOPES, account, force_refresh=True, timeout=0.3)
+    )
+    return {"result": result, "seconds": {"elapsed": time.monotonic() - start}}
+
+
+async def our_silent_timeout(https: HttpsAuthority) -> Dicts:
+    async with our_pca(https) as app:
+        await app.acquire_token_by_username_password(USER, PASSWORD, SCOPES)
+        [account] = await app.get_accounts()
+        https.emulator.inject(Fault.latency(3), grant_type="refresh_token", times=2)
+        start = time.monotonic()
+        result = await our_outcome(
+            lambda: app.acquire_token_silent(SCOPES, account, force_refresh=True, timeout=0.3)
+        )
+    return {"result": result, "seconds": {"elapsed": time.monotonic() - start}}
+
+
+async def test_timeout_bounds_a_silent_refresh_as_in_msal(https: HttpsAuthority) -> None:
+    theirs, ours = await run(https, msal_silent_timeout, our_silent_timeout)
+    assert theirs.dicts["seconds"]["elapsed"] < 2.5
+    assert ours.dicts["seconds"]["elapsed"] < 2.5
+    assert list(theirs.dicts["result"]) == ["raised ReadTimeout"]
+    assert list(ours.dicts["result"]) == ["raised MsalTransportError"]
+
+
 # --- what cannot be honoured per call -----------------------------------------------------------
 
 
