@@ -195,8 +195,9 @@ def call_arguments(
 
     Raises:
         TypeError: an argument of the wrong type, or an unknown keyword argument.
-        ValueError: a bad ``timeout``, a bad ``forwarded_client_claims``, or an SSH-certificate
-            request without ``req_cnf`` / ``key_id`` (msal's checks).
+        ValueError: a bad ``timeout``, ``headers`` that would replace the library's own (such
+            as ``x-client-sku`` or ``client-request-id``), a bad ``forwarded_client_claims``, or
+            an SSH-certificate request without ``req_cnf`` / ``key_id`` (msal's checks).
     """
     data = kwargs.pop("data", None) or {}
     if not isinstance(data, dict):
@@ -206,7 +207,7 @@ def call_arguments(
     options = CallOptions(
         timeout=check_timeout(kwargs.pop("timeout", None)),
         params=_string_mapping("params", kwargs.pop("params", None)),
-        headers=_string_mapping("headers", kwargs.pop("headers", None)),
+        headers=_extra_headers(kwargs.pop("headers", None)),
     )
     if kwargs:
         hints = [f"{k}: use {_PER_APP_ONLY[k]}" for k in sorted(kwargs) if k in _PER_APP_ONLY]
@@ -227,6 +228,33 @@ def call_arguments(
         data["client_claims"] = forwarded_client_claims
     validate_ssh_cert_data(data)
     return data, options
+
+
+#: Headers the library itself sends with every token request: a per-call ``headers=`` cannot
+#: replace them (the service relies on them for telemetry, correlation and throttling).
+_OWN_HEADERS = frozenset(
+    (
+        "accept",
+        "client-request-id",
+        "x-app-name",
+        "x-app-ver",
+        "x-client-current-telemetry",
+        "x-client-last-telemetry",
+        "x-client-os",
+        "x-client-sku",
+        "x-client-ver",
+        "x-ms-lib-capability",
+    )
+)
+
+
+def _extra_headers(value: object) -> dict[str, str]:
+    headers = _string_mapping("headers", value)
+    own = sorted(k for k in headers if k.lower() in _OWN_HEADERS)
+    if own:
+        msg = f"headers cannot replace the library's own request headers {own}"
+        raise ValueError(msg)
+    return headers
 
 
 def _string_mapping(name: str, value: object) -> dict[str, str]:

@@ -134,13 +134,14 @@ class UserTokenMethods:
             )
         options.reject_kwargs("get_authorization_request_url", kwargs)
         self._check_open()
-        decorated = self._decorate(scopes)
-        options.check_claims("claims_challenge", claims_challenge)
+        # Before the scopes are checked, as msal: a call with bad scopes still warns.
         warnings.warn(
             "Change your get_authorization_request_url() to initiate_auth_code_flow()",
             DeprecationWarning,
             stacklevel=2,
         )
+        decorated = self._decorate(scopes)
+        options.check_claims("claims_challenge", claims_challenge)
         return await auth_code.authorization_url(
             self._ctx,
             {

@@ -46,6 +46,7 @@ class Cached:
     token: CachedToken | None
     reason: int  # 0: fresh; else msal's telemetry refresh reason
     now: float
+    version: int  # the cache's entries' version when read (see CacheSession.cached)
 
     @property
     def fresh(self) -> Outcome | None:
@@ -120,14 +121,23 @@ class CacheSession:
         """
         return self._cache._find_access_token(query, now)
 
-    def cached(self, query: TokenQuery) -> Cached:
+    def cached(self, query: TokenQuery, since: int | None = None) -> Cached:
         """:meth:`access_token` at the clock's now, as a :class:`Cached`.
+
+        Args:
+            query: what is asked for.
+            since: a :attr:`Cached.version` seen earlier: when the cache's entries have not
+                changed since, nothing is looked up (so a subclass's ``search`` is called as
+                often as msal calls it) and the answer holds no token.
 
         Returns:
             What the cache holds for ``query``.
         """
         now = _clock.now()
-        return Cached(*self.access_token(query, now), now)
+        version = self._cache._version
+        if since is not None and since == version:
+            return Cached(None, 0, now, version)
+        return Cached(*self.access_token(query, now), now, version)
 
     def search(
         self, credential_type: str, query: Mapping[str, Any], target: Iterable[str] | None = None
@@ -145,12 +155,13 @@ class CacheSession:
         Returns:
             The entry, or None.
         """
-        for entry in self._cache.search(
-            CredentialType.APP_METADATA,
-            query={"environment": environment, "client_id": client_id},
-        ):
-            return entry
-        return None
+        # One read by key, as msal's (never through a subclass's search()).
+        key = self._cache.key_makers[CredentialType.APP_METADATA](
+            environment=environment.lower(), client_id=client_id
+        )
+        with self._cache._lock:
+            entry = (self._cache._cache.get(CredentialType.APP_METADATA) or {}).get(key)
+        return entry if isinstance(entry, dict) else None
 
     def accounts_named(self, environment: str, username: str) -> list[Entry]:
         """Every Account entry of the home accounts whose username matches (any case).

@@ -103,6 +103,8 @@ class TokenCache(PartitionedCacheMixin):
         self._max_entries = max_entries
         self._evicted_partitions: set[str] = set()
         self._msal_hooks = _uses_msal_hooks(type(self))
+        #: Changes with every change of the entries (writes, removals, loads).
+        self._version = 0
         #: The key maker of each section, as msal's public ``key_makers``.
         self.key_makers = dict(schema.KEY_MAKERS)
         self._rebuild_indexes()
@@ -110,6 +112,7 @@ class TokenCache(PartitionedCacheMixin):
     # --- the only writers of self._cache -------------------------------------------------------
 
     def _rebuild_indexes(self) -> None:
+        self._version += 1
         self._indexes = {
             ct: tuple(Index(f) for f in fields) for ct, fields in schema.INDEX_FIELDS.items()
         }
@@ -140,6 +143,7 @@ class TokenCache(PartitionedCacheMixin):
             index.discard(key, entry)
 
     def _put(self, credential_type: str, key: str, entry: Entry, *, record: bool = True) -> None:
+        self._version += 1
         section = self._cache.setdefault(credential_type, {})
         old = section.get(key)
         section[key] = entry  # an existing key keeps its position, as in msal
@@ -153,6 +157,7 @@ class TokenCache(PartitionedCacheMixin):
             self._note_change()
 
     def _delete(self, credential_type: str, key: str, *, record: bool = True) -> None:
+        self._version += 1
         old = self._cache.setdefault(credential_type, {}).pop(key, None)  # msal makes the section
         if isinstance(old, dict):
             self._unindex(credential_type, key, old)
@@ -623,11 +628,18 @@ class TokenCache(PartitionedCacheMixin):
                     "environment": environment.lower(),
                     "client_id": client_id,
                 }
-                # Unlike msal's search-based loop, atext entries (ext_cache_key) go as well.
-                for _, entry in self._candidates(_AT, query):
-                    if all(k in entry and entry[k] == v for k, v in query.items()):
-                        self.remove_at(entry)
-                        changed.add(partition_of(_AT, entry))
+                # Unlike msal's search, atext entries (ext_cache_key) go as well.
+                found = {
+                    key: entry
+                    for key, entry in self._candidates(_AT, query)
+                    if all(k in entry and entry[k] == v for k, v in query.items())
+                }
+                if self._msal_hooks:  # msal's own call first, for a subclass's search()
+                    searched = self.search(_AT, query={**query, "environment": environment})
+                    found = {self.key_makers[_AT](**e): e for e in searched} | found
+                for entry in list(found.values()):
+                    self.remove_at(entry)
+                    changed.add(partition_of(_AT, entry))
         return changed
 
 

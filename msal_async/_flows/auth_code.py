@@ -207,6 +207,8 @@ async def redeem_auth_code_flow(
         for name in ("error_description", "error_uri"):
             if auth_response.get(name):
                 error[name] = auth_response[name]
+        # A failed request in the next request's x-client-last-telemetry, as msal reports it.
+        ctx.telemetry.context(grant.api_id, refresh_reason=grant.refresh_reason).record(error)
         return error
     msg = 'auth_response must contain either "code" or "error"'
     raise ValueError(msg)

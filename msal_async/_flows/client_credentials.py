@@ -47,12 +47,13 @@ async def acquire_token_for_client(
     query = ctx.query(scopes, realm, data=data)
     fallback: Outcome | None = None
     reason = FORCE_REFRESH
+    seen: int | None = None
     if not claims_challenge:
         cached = await look_up(ctx.cache, partition, query)
         if cached.fresh is not None:
             ctx.telemetry.hit()
             return cast(tuple[dict[str, Any], str | None], cached.fresh)
-        fallback, reason = cached.fallback, cached.reason
+        fallback, reason, seen = cached.fallback, cached.reason, cached.version
     central = (await ctx.endpoints()).token_endpoint
     endpoint = central
     if region is not None:
@@ -71,7 +72,7 @@ async def acquire_token_for_client(
         answers = None if claims_challenge else query
         async with ctx.cache.session(partition, fleet_key=key, answers=answers) as session:
             if not claims_challenge:  # a flight that just ended may have filled the cache
-                fresh = session.cached(query).fresh
+                fresh = session.cached(query, seen).fresh
                 if fresh is not None:
                     return fresh
             telemetry = ctx.telemetry.context(CLIENT_CREDENTIALS.api_id, refresh_reason=reason)

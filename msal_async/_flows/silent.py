@@ -113,16 +113,17 @@ async def acquire_token_silent(ctx: AppContext, req: SilentRequest) -> Outcome:
     query = ctx.query(req.scopes, realm, home_account_id=req.home_account_id, data=req.data)
     fallback: Outcome | None = None
     reason = FORCE_REFRESH
+    seen: int | None = None
     if not req.bypass_cache:
         cached = await look_up(ctx.cache, partition, query)
         if cached.fresh is not None:
             ctx.telemetry.hit()
             return cached.fresh
-        fallback, reason = cached.fallback, cached.reason
+        fallback, reason, seen = cached.fallback, cached.reason, cached.version
     key = _flight_key(ctx, req, realm)
 
     async def refresh() -> Outcome:
-        return await _refresh_everywhere(ctx, req, partition, query, reason, key)
+        return await _refresh_everywhere(ctx, req, partition, query, reason, key, seen)
 
     result, token_key = await ctx.refresh(key, refresh, fallback)
     return classify(result), token_key
@@ -135,10 +136,14 @@ async def _refresh_everywhere(
     query: TokenQuery,
     reason: int,
     key: Hashable,
+    seen: int | None,
 ) -> Outcome:
-    """Refresh at the app's authority, then at each alias that has refresh tokens."""
+    """Refresh at the app's authority, then at each alias that has refresh tokens.
+
+    ``seen`` is the cache's version when the app's authority was looked up (None: not).
+    """
     endpoint = (await ctx.endpoints()).token_endpoint
-    outcome = await _refresh_at(ctx, req, partition, query, reason, endpoint, key)
+    outcome = await _refresh_at(ctx, req, partition, query, reason, endpoint, key, seen)
     if outcome[0] is not None and "error" not in outcome[0]:
         return outcome
     final = outcome
@@ -152,7 +157,9 @@ async def _refresh_everywhere(
             continue
         alias_endpoint = urlunsplit(urlsplit(endpoint)._replace(netloc=alias))
         at_alias = replace(query, environment=alias.lower())
-        outcome = await _refresh_at(ctx, req, partition, at_alias, reason, alias_endpoint, key)
+        outcome = await _refresh_at(
+            ctx, req, partition, at_alias, reason, alias_endpoint, key, None
+        )
         if outcome[0] is not None:
             if "error" not in outcome[0]:
                 return outcome
@@ -168,6 +175,7 @@ async def _refresh_at(
     reason: int,
     endpoint: str,
     key: Hashable,
+    seen: int | None,
 ) -> Outcome:
     """One environment: the cached AT again (a flight that just ended may have stored it),
     else its refresh tokens in msal's FOCI order (spec 7.7): family RTs first, then our own."""
@@ -175,7 +183,7 @@ async def _refresh_at(
     fleet_key = (key, query.environment)
     async with ctx.cache.session(partition, fleet_key=fleet_key, answers=answers) as session:
         if not req.bypass_cache:
-            fresh = session.cached(query).fresh
+            fresh = session.cached(query, seen).fresh
             if fresh is not None:
                 return fresh
         attempt = _Attempt(ctx, session, req, query.environment, endpoint, reason)

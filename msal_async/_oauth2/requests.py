@@ -37,7 +37,7 @@ class CallOptions:
         timeout: seconds, a ``(connect, read)`` tuple or an ``httpx.Timeout`` for this call's
             requests; None keeps the app's.
         params: extra query-string parameters of the token request.
-        headers: extra request headers (the library's own headers win on a conflict).
+        headers: extra request headers (never the library's own: the caller checks).
     """
 
     timeout: Any = None

@@ -31,6 +31,7 @@ from .harness import (
     our_pca,
     outcome,
 )
+from .option_scenarios import msal_call_options, our_call_options
 
 _TOKENS: dict[tuple[int, str], str] = {}
 
@@ -393,4 +394,5 @@ SCENARIOS: dict[str, tuple[MsalSide, OurSide]] = {
     "authorization code (deprecated)": (msal_authorization_code, our_authorization_code),
     "device flow": (msal_device_flow, our_device_flow),
     "password": (msal_password, our_password),
+    "per-call options": (msal_call_options, our_call_options),
 }
