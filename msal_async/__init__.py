@@ -31,17 +31,20 @@ from ._managed_identity.identities import (
     UserAssignedManagedIdentity,
 )
 from ._oauth2.oidc import Prompt
+from ._types import AuthCodeFlow, DeviceFlow, Scopes, TokenResult
 from ._version import __version__
 
 __all__ = [
     "ArcPlatformNotSupportedError",
     "AsyncPersistence",
+    "AuthCodeFlow",
     "AuthorityBuilder",
     "AutoRefresher",
     "BearerAuth",
     "BrowserInteractionTimeoutError",
     "ClientApplication",
     "ConfidentialClientApplication",
+    "DeviceFlow",
     "FilePersistence",
     "IdTokenError",
     "ManagedIdentityClient",
@@ -54,9 +57,11 @@ __all__ = [
     "Prompt",
     "PublicClientApplication",
     "RedisPersistence",
+    "Scopes",
     "SerializableTokenCache",
     "SystemAssignedManagedIdentity",
     "TokenCache",
+    "TokenResult",
     "UnsupportedBackendError",
     "UserAssignedManagedIdentity",
     "__version__",

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import Any, cast
 
 from .._cache.partitions import app_partition
 from .._credentials import ClientCredential
 from .._flows import client_credentials, on_behalf_of, user_fic
 from .._oauth2.scopes import decorate_scopes, validate_scopes
 from .._region import region_detector
+from .._types import Scopes, TokenResult
 from . import options
 from .base import ClientApplication
 
@@ -43,12 +44,12 @@ class ConfidentialClientApplication(ClientApplication):
 
     async def acquire_token_for_client(
         self,
-        scopes: list[str],
+        scopes: Scopes,
         claims_challenge: str | None = None,
         fmi_path: str | None = None,
         forwarded_client_claims: str | None = None,
         **kwargs: Any,
-    ) -> dict[str, Any]:
+    ) -> TokenResult:
         """Acquire an app-only token: from the cache when it has one, else from the authority.
 
         Concurrent calls for the same token share one request.
@@ -81,7 +82,7 @@ class ConfidentialClientApplication(ClientApplication):
                 hit = None
             if hit is not None:
                 self._ctx.telemetry.hit()
-                return hit
+                return cast("TokenResult", hit)
         if kwargs.pop("force_refresh", None):
             msg = "Historically, this method does not support force_refresh behavior. "
             raise ValueError(msg)
@@ -119,16 +120,16 @@ class ConfidentialClientApplication(ClientApplication):
         # must warn on every call, so it stays on the full path.
         if plain and not data and not common and "error" not in result:
             self._hot.remember(tuple(scope_list), key)
-        return result
+        return cast("TokenResult", result)
 
     async def acquire_token_on_behalf_of(
         self,
         user_assertion: str,
-        scopes: list[str],
+        scopes: Scopes,
         claims_challenge: str | None = None,
         forwarded_client_claims: str | None = None,
         **kwargs: Any,
-    ) -> dict[str, Any]:
+    ) -> TokenResult:
         """Acquire a token for a downstream API on behalf of the user who called this API.
 
         Always asks the authority (no cache lookup, as msal); the result is cached under the
@@ -164,25 +165,28 @@ class ConfidentialClientApplication(ClientApplication):
         )
         decorated = decorate_scopes(scopes, self._exclude_scopes)
         options.check_claims("claims_challenge", claims_challenge)
-        return await on_behalf_of.acquire_token_on_behalf_of(
-            self._ctx,
-            user_assertion,
-            decorated,
-            claims_challenge=claims_challenge,
-            data=data,
-            options=call,
+        return cast(
+            "TokenResult",
+            await on_behalf_of.acquire_token_on_behalf_of(
+                self._ctx,
+                user_assertion,
+                decorated,
+                claims_challenge=claims_challenge,
+                data=data,
+                options=call,
+            ),
         )
 
     async def acquire_token_by_user_federated_identity_credential(
         self,
-        scopes: list[str],
+        scopes: Scopes,
         assertion: str,
         username: str | None = None,
         user_object_id: str | None = None,
         claims_challenge: str | None = None,
         forwarded_client_claims: str | None = None,
         **kwargs: Any,
-    ) -> dict[str, Any]:
+    ) -> TokenResult:
         """Acquire a user-scoped token with the ``user_fic`` grant (agent identities).
 
         Exchanges a federated identity credential (typically an agent instance token) for a
@@ -225,15 +229,18 @@ class ConfidentialClientApplication(ClientApplication):
         )
         decorated = decorate_scopes(scopes, self._exclude_scopes)
         options.check_claims("claims_challenge", claims_challenge)
-        return await user_fic.acquire_token_by_user_fic(
-            self._ctx,
-            decorated,
-            assertion,
-            username=username,
-            user_object_id=user_object_id,
-            claims_challenge=claims_challenge,
-            data=data,
-            options=call,
+        return cast(
+            "TokenResult",
+            await user_fic.acquire_token_by_user_fic(
+                self._ctx,
+                decorated,
+                assertion,
+                username=username,
+                user_object_id=user_object_id,
+                claims_challenge=claims_challenge,
+                data=data,
+                options=call,
+            ),
         )
 
     async def remove_tokens_for_client(self) -> None:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from .._flows import accounts as accounts_flow
 from .._flows import auth_code, refresh, silent
 from .._flows.context import AppContext
 from .._oauth2.claims import merge_capabilities
 from .._oauth2.scopes import decorate_scopes, validate_scopes
+from .._types import AuthCodeFlow, Scopes, TokenResult
 from . import options
 from .hot import HotSlots
 
@@ -42,7 +43,7 @@ class UserTokenMethods:
 
     async def initiate_auth_code_flow(
         self,
-        scopes: list[str],
+        scopes: Scopes,
         redirect_uri: str | None = None,
         state: str | None = None,
         prompt: str | None = None,
@@ -51,7 +52,7 @@ class UserTokenMethods:
         claims_challenge: str | None = None,
         max_age: int | None = None,
         response_mode: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> AuthCodeFlow:
         """Start an auth code flow (PKCE S256, state, hashed nonce); no token request yet.
 
         Args:
@@ -83,22 +84,25 @@ class UserTokenMethods:
                 UserWarning,
                 stacklevel=2,
             )
-        return await auth_code.initiate_auth_code_flow(
-            self._ctx,
-            scopes=decorated,
-            redirect_uri=redirect_uri,
-            state=state,
-            prompt=prompt,
-            login_hint=login_hint,
-            domain_hint=domain_hint,
-            claims_challenge=claims_challenge,
-            max_age=max_age,
-            response_mode=response_mode,
+        return cast(
+            "AuthCodeFlow",
+            await auth_code.initiate_auth_code_flow(
+                self._ctx,
+                scopes=decorated,
+                redirect_uri=redirect_uri,
+                state=state,
+                prompt=prompt,
+                login_hint=login_hint,
+                domain_hint=domain_hint,
+                claims_challenge=claims_challenge,
+                max_age=max_age,
+                response_mode=response_mode,
+            ),
         )
 
     async def get_authorization_request_url(
         self,
-        scopes: list[str],
+        scopes: Scopes,
         login_hint: str | None = None,
         state: str | None = None,
         redirect_uri: str | None = None,
@@ -158,11 +162,11 @@ class UserTokenMethods:
 
     async def acquire_token_by_auth_code_flow(
         self,
-        auth_code_flow: dict[str, Any],
+        auth_code_flow: AuthCodeFlow | dict[str, Any],
         auth_response: dict[str, Any],
-        scopes: list[str] | None = None,
+        scopes: Scopes | None = None,
         **kwargs: Any,
-    ) -> dict[str, Any]:
+    ) -> TokenResult:
         """Redeem the auth response of a flow from :meth:`initiate_auth_code_flow`.
 
         Args:
@@ -185,13 +189,16 @@ class UserTokenMethods:
             raise TypeError(msg)
         self._check_open()
         data, call = options.call_arguments("acquire_token_by_auth_code_flow", kwargs)
-        return await auth_code.redeem_auth_code_flow(
-            self._ctx,
-            auth_code_flow,
-            auth_response,
-            scopes=self._decorate(scopes) if scopes else None,
-            data=data,
-            options=call,
+        return cast(
+            "TokenResult",
+            await auth_code.redeem_auth_code_flow(
+                self._ctx,
+                cast("dict[str, Any]", auth_code_flow),
+                auth_response,
+                scopes=self._decorate(scopes) if scopes else None,
+                data=data,
+                options=call,
+            ),
         )
 
     async def acquire_token_by_authorization_code(
@@ -203,7 +210,7 @@ class UserTokenMethods:
         claims_challenge: str | None = None,
         forwarded_client_claims: str | None = None,
         **kwargs: Any,
-    ) -> dict[str, Any]:
+    ) -> TokenResult:
         """Redeem an authorization code without PKCE (deprecated, as in msal).
 
         Use :meth:`acquire_token_by_auth_code_flow` instead.
@@ -241,16 +248,19 @@ class UserTokenMethods:
             DeprecationWarning,
             stacklevel=2,
         )
-        return await auth_code.redeem_code(
-            self._ctx,
-            code=code,
-            scopes=self._decorate(scopes),
-            redirect_uri=redirect_uri,
-            claims_challenge=claims_challenge,
-            data=data,
-            nonce=nonce,
-            hashed_nonce=False,
-            options=call,
+        return cast(
+            "TokenResult",
+            await auth_code.redeem_code(
+                self._ctx,
+                code=code,
+                scopes=self._decorate(scopes),
+                redirect_uri=redirect_uri,
+                claims_challenge=claims_challenge,
+                data=data,
+                nonce=nonce,
+                hashed_nonce=False,
+                options=call,
+            ),
         )
 
     # -- accounts ---------------------------------------------------------------------------
@@ -296,7 +306,7 @@ class UserTokenMethods:
         forwarded_client_claims: str | None = None,
         auth_scheme: Any = None,
         **kwargs: Any,
-    ) -> dict[str, Any] | None:
+    ) -> TokenResult | None:
         """Return a token for the account from the cache, refreshing it when needed.
 
         Like msal, None means both "nothing usable is cached" and "the refresh failed"; use
@@ -342,7 +352,7 @@ class UserTokenMethods:
         forwarded_client_claims: str | None = None,
         auth_scheme: Any = None,
         **kwargs: Any,
-    ) -> dict[str, Any] | None:
+    ) -> TokenResult | None:
         """As :meth:`acquire_token_silent`, but a failed refresh returns its error dict.
 
         Args:
@@ -375,7 +385,7 @@ class UserTokenMethods:
                 hit = None
             if hit is not None:
                 self._ctx.telemetry.hit()
-                return hit
+                return cast("TokenResult | None", hit)
         if not isinstance(scopes, list):
             msg = "Invalid parameter type"
             raise AssertionError(msg)  # noqa: TRY004 (msal asserts)
@@ -403,11 +413,11 @@ class UserTokenMethods:
         result, key = await silent.acquire_token_silent(self._ctx, request)
         if plain and result and "access_token" in result:
             self._hot.remember((tuple(request.scopes), request.home_account_id), key)
-        return result
+        return cast("TokenResult | None", result)
 
     async def acquire_token_by_refresh_token(
-        self, refresh_token: str, scopes: list[str], **kwargs: Any
-    ) -> dict[str, Any]:
+        self, refresh_token: str, scopes: Scopes, **kwargs: Any
+    ) -> TokenResult:
         """Redeem a refresh token obtained elsewhere (migration); always network.
 
         The tokens (the new refresh token included) go to the cache, after which
@@ -428,6 +438,9 @@ class UserTokenMethods:
         """
         self._check_open()
         data, call = options.call_arguments("acquire_token_by_refresh_token", kwargs)
-        return await refresh.acquire_token_by_refresh_token(
-            self._ctx, refresh_token, self._decorate(scopes), data=data, options=call
+        return cast(
+            "TokenResult",
+            await refresh.acquire_token_by_refresh_token(
+                self._ctx, refresh_token, self._decorate(scopes), data=data, options=call
+            ),
         )

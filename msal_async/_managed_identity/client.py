@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Callable, Mapping
 from types import TracebackType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 if sys.version_info >= (3, 11):
     from typing import Self
@@ -24,6 +24,7 @@ from .._errors import ManagedIdentityError, MsalTransportError
 from .._flows.managed_identity import ManagedIdentityFlow
 from .._singleflight import SingleFlight
 from .._transport import HttpResponse, Transport
+from .._types import TokenResult
 from . import sources
 from .identities import check_managed_identity
 from .pinning import PinnedTransport
@@ -105,7 +106,7 @@ class ManagedIdentityClient:
 
     async def acquire_token_for_client(
         self, *, resource: str, claims_challenge: str | None = None
-    ) -> dict[str, Any]:
+    ) -> TokenResult:
         """Acquire a token for ``resource``: from the cache, else from the host's endpoint.
 
         Concurrent calls for the same resource share one request (with a store that locks
@@ -133,7 +134,7 @@ class ManagedIdentityClient:
                 f"got {resource!r}"
             )
             raise ValueError(msg)
-        return await self._flow.acquire(resource, claims_challenge)
+        return cast("TokenResult", await self._flow.acquire(resource, claims_challenge))
 
     async def _fetch(self, resource: str, token_sha256: str | None) -> dict[str, Any]:
         environ = self._environ()
