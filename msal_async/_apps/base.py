@@ -227,12 +227,7 @@ class ClientApplication(UserTokenMethods):
         return False
 
     def _check_open(self) -> None:
-        if self._closed:
-            msg = (
-                f"This {type(self).__name__} was closed (aclose() or the end of `async with`); "
-                "create a new one"
-            )
-            raise RuntimeError(msg)
+        options.check_open(self, self._closed)
 
     async def prefetch(self, scopes: Scopes | None = None) -> TokenResult | None:
         """Warm up at start-up what the first acquisition would otherwise wait for.
@@ -387,6 +382,7 @@ class ClientApplication(UserTokenMethods):
             TypeError: unexpected keyword arguments.
             MsalTransportError: an endpoint could not be reached.
         """
+        self._check_open()
         if self._credential is None:
             warnings.warn(
                 "This API has been deprecated for public client flows, please use a more "
@@ -404,7 +400,6 @@ class ClientApplication(UserTokenMethods):
             if not isinstance(value, str) or not value:
                 msg = f"{name} must be a non-empty string"
                 raise ValueError(msg)
-        self._check_open()
         data, call = options.call_arguments("acquire_token_by_username_password", kwargs)
         decorated = _decorate_scopes(scopes, self._ctx.exclude_scopes)
         options.check_claims("claims_challenge", claims_challenge)

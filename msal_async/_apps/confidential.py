@@ -153,13 +153,13 @@ class ConfidentialClientApplication(ClientApplication):
             TypeError: ``user_assertion`` is not a string, or unexpected keyword arguments.
             MsalTransportError: the authority could not be reached.
         """
+        self._check_open()
         if not isinstance(user_assertion, str) or not user_assertion:
             msg = (
                 "user_assertion must be the access token your API received (a non-empty str), "
                 f"got {type(user_assertion).__name__}"
             )
             raise TypeError(msg)
-        self._check_open()
         data, call = options.call_arguments(
             "acquire_token_on_behalf_of", kwargs, forwarded_client_claims=forwarded_client_claims
         )
@@ -212,6 +212,7 @@ class ConfidentialClientApplication(ClientApplication):
                 ``user_object_id`` (msal's messages), or bad scopes or claims.
             MsalTransportError: the authority could not be reached.
         """
+        self._check_open()
         if not assertion:
             msg = "assertion is required and must be non-empty"
             raise ValueError(msg)
@@ -221,7 +222,6 @@ class ConfidentialClientApplication(ClientApplication):
         if username and user_object_id:
             msg = "username and user_object_id are mutually exclusive"
             raise ValueError(msg)
-        self._check_open()
         data, call = options.call_arguments(
             "acquire_token_by_user_federated_identity_credential",
             kwargs,

@@ -135,11 +135,11 @@ class PublicClientApplication(ClientApplication):
             ValueError: ``flow`` has no ``device_code``, or a bad claims_challenge.
             MsalTransportError: the authority could not be reached.
         """
+        self._check_open()
         exit_condition = kwargs.pop("exit_condition", None)
         if exit_condition is not None and not callable(exit_condition):
             msg = f"exit_condition must be a callable (flow) -> bool, got {exit_condition!r}"
             raise TypeError(msg)
-        self._check_open()
         data, call = options.call_arguments("acquire_token_by_device_flow", kwargs)
         options.check_claims("claims_challenge", claims_challenge, wrong_type=TypeError)
         return cast(

@@ -130,6 +130,7 @@ class UserTokenMethods:
             ValueError: bad scopes, or the authority is unreachable.
             TypeError: an unknown keyword argument.
         """
+        self._check_open()
         if kwargs.pop("authority", None):
             warnings.warn(
                 "We haven't decided if this method will accept authority parameter",
@@ -137,7 +138,6 @@ class UserTokenMethods:
                 stacklevel=2,
             )
         options.reject_kwargs("get_authorization_request_url", kwargs)
-        self._check_open()
         decorated = self._decorate(scopes)
         options.check_claims("claims_challenge", claims_challenge)
         warnings.warn(
@@ -184,10 +184,10 @@ class UserTokenMethods:
             RuntimeError: the ID token's nonce or ``auth_time`` check failed.
             MsalTransportError: the authority could not be reached.
         """
+        self._check_open()
         if not isinstance(auth_code_flow, dict) or not isinstance(auth_response, dict):
             msg = "auth_code_flow and auth_response must be dicts"
             raise TypeError(msg)
-        self._check_open()
         data, call = options.call_arguments("acquire_token_by_auth_code_flow", kwargs)
         return cast(
             "TokenResult",
@@ -232,10 +232,10 @@ class UserTokenMethods:
             AssertionError: scopes is not a list (msal's check).
             ValueError: the ID token's nonce does not match.
         """
+        self._check_open()
         if not isinstance(scopes, list):
             msg = "Invalid parameter type"
             raise AssertionError(msg)  # noqa: TRY004 (msal asserts)
-        self._check_open()
         data, call = options.call_arguments(
             "acquire_token_by_authorization_code",
             kwargs,

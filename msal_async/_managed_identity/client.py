@@ -99,6 +99,7 @@ class ManagedIdentityClient:
         self._flow = ManagedIdentityFlow(
             self._client_id, self._token_cache, SingleFlight(), self._fetch
         )
+        self._closed = False
 
     @property
     def _client_id(self) -> str:
@@ -127,7 +128,9 @@ class ManagedIdentityClient:
             ArcPlatformNotSupportedError: Azure Arc on an unsupported platform.
             MsalTransportError: the endpoint could not be reached and nothing is cached.
             ValueError: ``resource`` is not a non-empty string.
+            RuntimeError: the client was closed.
         """
+        options.check_open(self, self._closed)
         if not isinstance(resource, str) or not resource:
             msg = (
                 "resource must be a non-empty string such as 'https://vault.azure.net', "
@@ -209,13 +212,24 @@ class ManagedIdentityClient:
         return agent is not None and await anyio.Path(agent).exists()
 
     async def aclose(self) -> None:
-        """Close the pinned Service Fabric connections this client opened."""
+        """Close the pinned Service Fabric connections this client opened; every later call
+        raises RuntimeError (your ``http_client`` stays open)."""
+        self._closed = True
         self._pinned.clear()
         clients, self._pinned_clients = self._pinned_clients, []
         for client in clients:
             await client.aclose()
 
     async def __aenter__(self) -> Self:
+        """Use the client as ``async with``: it is closed at the end of the block.
+
+        Returns:
+            The client.
+
+        Raises:
+            RuntimeError: the client was closed.
+        """
+        options.check_open(self, self._closed)
         return self
 
     async def __aexit__(
