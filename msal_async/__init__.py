@@ -31,6 +31,7 @@ from ._managed_identity.identities import (
     UserAssignedManagedIdentity,
 )
 from ._oauth2.oidc import Prompt
+from ._otel import instrument, uninstrument
 from ._types import AuthCodeFlow, DeviceFlow, Scopes, TokenResult
 from ._version import __version__
 
@@ -65,4 +66,6 @@ __all__ = [
     "UnsupportedBackendError",
     "UserAssignedManagedIdentity",
     "__version__",
+    "instrument",
+    "uninstrument",
 ]
