@@ -9,11 +9,21 @@ username or a URL query: callers pass grant names, status codes, error codes and
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Hashable
 from contextlib import AbstractContextManager
 from contextvars import ContextVar
 from typing import Any, Protocol
 
-__all__ = ["REFRESH_REASONS", "Observer", "ResultSink", "acquisition", "note", "observer"]
+__all__ = [
+    "REFRESH_REASONS",
+    "Observer",
+    "ResultSink",
+    "acquisition",
+    "joining",
+    "note",
+    "observer",
+    "token_request",
+]
 
 #: The ``x-client-current-telemetry`` refresh reasons (``_telemetry``), by name.
 REFRESH_REASONS = {
@@ -65,3 +75,26 @@ def note(name: str, value: object) -> None:
     attributes = acquisition.get()
     if attributes is not None:
         attributes[name] = value
+
+
+async def token_request(
+    grant: str, api_id: str, refresh_reason: int, send: Callable[[], Awaitable[dict[str, Any]]]
+) -> dict[str, Any]:
+    """Send one token request (``send()``: the raw response or msal error dict), observed.
+
+    Returns:
+        What ``send`` returned.
+    """
+    watching = observer
+    if watching is None:
+        return await send()
+    with watching.token_request(grant, api_id, refresh_reason) as sink:
+        raw = await send()
+        sink.result(raw)
+        return raw
+
+
+def joining(running: Callable[[Hashable], bool], key: Hashable) -> None:
+    """Note whether the caller is about to join a request already in flight under ``key``."""
+    if observer is not None:
+        note("msal.joined_shared_request", running(key))

@@ -220,10 +220,12 @@ class _Observer:
         _observe.note("msal.grant", grant)
         _observe.note("msal.refresh_reason", reason)
         metric: dict[str, Any] = {"msal.grant": grant}
+        attributes = {"msal.grant": grant, "msal.refresh_reason": reason}
+        if api_id:  # managed identity requests have none
+            attributes["msal.api_id"] = api_id
         started = time.perf_counter()
         with self.tracer.start_as_current_span(
-            "msal_async token request",
-            attributes={"msal.grant": grant, "msal.api_id": api_id, "msal.refresh_reason": reason},
+            "msal_async token request", attributes=attributes
         ) as span:
             try:
                 yield _Sink(span, metric)

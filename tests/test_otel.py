@@ -19,7 +19,12 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import StatusCode
 
 import msal_async
-from msal_async import ConfidentialClientApplication, PublicClientApplication
+from msal_async import (
+    ConfidentialClientApplication,
+    ManagedIdentityClient,
+    PublicClientApplication,
+    SystemAssignedManagedIdentity,
+)
 from msal_async.testing import (
     DEMO_CLIENT_ID,
     DEMO_CLIENT_SECRET,
@@ -27,6 +32,7 @@ from msal_async.testing import (
     AuthorityEmulator,
     FakeClock,
     Fault,
+    ManagedIdentityEmulator,
 )
 
 pytestmark = pytest.mark.anyio
@@ -260,3 +266,28 @@ async def test_without_opentelemetry_instrument_says_what_to_install(
         "acquire_token_for_client"
     )
     assert not hasattr(ConfidentialClientApplication.acquire_token_for_client, "__wrapped__")
+
+
+async def test_managed_identity_acquisitions(
+    recorded: Recorded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mi = ManagedIdentityEmulator()
+    monkeypatch.setenv("AZURE_POD_IDENTITY_AUTHORITY_HOST", "http://mi.test")
+    for name in ("IDENTITY_ENDPOINT", "IDENTITY_HEADER", "MSI_ENDPOINT", "MSI_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=mi)) as http:
+        client = ManagedIdentityClient(SystemAssignedManagedIdentity(), http_client=http)
+        first = await client.acquire_token_for_client(resource="https://vault.azure.net")
+        await client.acquire_token_for_client(resource="https://vault.azure.net")
+    fetch, hit = recorded.acquisitions()
+    assert fetch.name == "ManagedIdentityClient.acquire_token_for_client"
+    assert (fetch.attributes or {})["msal.grant"] == "managed_identity"
+    assert (fetch.attributes or {})["msal.cache_hit"] is False
+    assert (hit.attributes or {})["msal.cache_hit"] is True
+    [get] = [s for s in recorded.finished() if s.name == "GET"]
+    assert (get.attributes or {})["http.response.status_code"] == 200
+    assert recorded.total("msal_async.token.requests", **{"msal.grant": "managed_identity"}) == 1
+    assert recorded.total("msal_async.cache.hits") == 1
+    text = recorded.text()
+    assert first["access_token"] not in text
+    assert "vault.azure.net" not in text  # the resource is in the query, never recorded

@@ -165,8 +165,7 @@ class AppContext:
 
     async def shared(self, key: Hashable, call: Callable[[], Awaitable[T]]) -> T:
         """Run ``call`` once for all concurrent callers of this event loop with ``key``."""
-        if _observe.observer is not None:
-            _observe.note("msal.joined_shared_request", self.flights.running(key))
+        _observe.joining(self.flights.running, key)
         return await self.flights.run(key, call, spawn=self.spawn())
 
     async def refresh(
@@ -174,8 +173,7 @@ class AppContext:
     ) -> Outcome:
         """Fetch once for all concurrent callers, keeping an aging fallback (see
         :func:`refresh_or_fall_back`); inside ``async with app:`` in the app's task group."""
-        if _observe.observer is not None:
-            _observe.note("msal.joined_shared_request", self.flights.running(key))
+        _observe.joining(self.flights.running, key)
         return await refresh_or_fall_back(
             self.flights, key, fetch, fallback, spawn=self.spawn(), on_hit=self.telemetry.hit
         )
@@ -262,14 +260,12 @@ class AppContext:
         Raises:
             MsalTransportError: the request could not be sent or answered.
         """
-        observer = _observe.observer
-        if observer is None:
-            raw = await self._post(request, telemetry, options)
-        else:
-            grant = request.form.get("grant_type", "")
-            with observer.token_request(grant, telemetry.api_id, telemetry.refresh_reason) as sink:
-                raw = await self._post(request, telemetry, options)
-                sink.result(raw)
+        raw = await _observe.token_request(
+            request.form.get("grant_type", ""),
+            telemetry.api_id,
+            telemetry.refresh_reason,
+            lambda: self._post(request, telemetry, options),
+        )
         telemetry.record(raw)
         if "error" in raw:
             level = logging.DEBUG if raw["error"] in _EXPECTED_ERRORS else logging.INFO

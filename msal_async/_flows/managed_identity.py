@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .. import _clock
+from .. import _clock, _observe
 from .._cache.freshness import TokenQuery
 from .._cache.partitions import app_partition
 from .._cache.session import CacheSession
@@ -86,11 +86,14 @@ class ManagedIdentityFlow:
                     token, again = session.access_token(query, now)
                     if token is not None and again == 0:
                         return token.result(now), token.key
-                result = await self.fetch(resource, to_replace)
+                result = await _observe.token_request(
+                    "managed_identity", "", reason, lambda: self.fetch(resource, to_replace)
+                )
                 if "access_token" not in result:
                     return result, None
                 return self._commit(session, resource, result), None
 
+        _observe.joining(self.flights.running, key)
         result, _ = await refresh_or_fall_back(self.flights, key, fetch, fallback)
         return result or {}
 
