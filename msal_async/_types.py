@@ -11,7 +11,6 @@ __all__ = [
     "DeviceFlow",
     "HttpCache",
     "Result",
-    "ScopeList",
     "Scopes",
     "TokenResult",
 ]
@@ -26,9 +25,6 @@ Never a bare ``str``: ``"User.Read"`` is rejected (a ValueError naming the fix),
 ``acquire_token_silent`` and ``acquire_token_by_authorization_code`` take a ``list`` only, as
 msal asserts.
 """
-
-#: The former name of :data:`Scopes`.
-ScopeList = Scopes
 
 #: The ``http_cache`` mapping a caller may pass (any dict-like object).
 HttpCache = MutableMapping[str, Any]
