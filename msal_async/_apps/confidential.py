@@ -82,7 +82,7 @@ class ConfidentialClientApplication(ClientApplication):
                 hit = None
             if hit is not None:
                 self._ctx.telemetry.hit()
-                return cast("TokenResult", hit)
+                return hit
         if kwargs.pop("force_refresh", None):
             msg = "Historically, this method does not support force_refresh behavior. "
             raise ValueError(msg)

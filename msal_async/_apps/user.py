@@ -385,7 +385,7 @@ class UserTokenMethods:
                 hit = None
             if hit is not None:
                 self._ctx.telemetry.hit()
-                return cast("TokenResult | None", hit)
+                return hit
         if not isinstance(scopes, list):
             msg = "Invalid parameter type"
             raise AssertionError(msg)  # noqa: TRY004 (msal asserts)
