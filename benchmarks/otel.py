@@ -16,7 +16,8 @@ of 5 batches. The modes alternate round by round:
 - ``sdk``: ``instrument()`` with the SDK's TracerProvider (spans made, not exported) and a
   MeterProvider with an in-memory reader.
 
-Ratios are against ``base``; the spread is min..max over the rounds.
+The order of the modes rotates round by round. Ratios are against the first mode (``base``);
+the spread is min..max over the rounds.
 """
 
 from __future__ import annotations
@@ -129,6 +130,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=20000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--base", default=None, help="git ref of the reference (see above)")
+    parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
     parser.add_argument("--child", choices=MODES, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -137,17 +139,18 @@ def main() -> None:
         anyio.run(_measure, args.child, args.calls)
         return
     base = args.base or _git("merge-base", "HEAD", "main").decode().strip()
-    runs: dict[str, list[dict[str, float]]] = {mode: [] for mode in MODES}
+    modes = [mode for mode in MODES if mode in args.modes]
+    runs: dict[str, list[dict[str, float]]] = {mode: [] for mode in modes}
     with tempfile.TemporaryDirectory() as base_dir:
         _export(base, base_dir)
-        for _ in range(args.rounds):
-            for mode in MODES:
+        for round_ in range(args.rounds):
+            for mode in modes[round_ % len(modes) :] + modes[: round_ % len(modes)]:  # rotated
                 runs[mode].append(_child(mode, args.calls, base_dir))
     print(f"cache-hit latency, us per call (best of 5 batches of {args.calls}), base = {base[:10]}")
     print(f"{'mode':<6} {'path':<7} {'median':>8} {'spread':>17} {'ratio to base':>14}")
     for path in ("client", "silent"):
-        reference = statistics.median(r[path] for r in runs["base"])
-        for mode in MODES:
+        reference = statistics.median(r[path] for r in runs[modes[0]])
+        for mode in modes:
             values = [r[path] for r in runs[mode]]
             median = statistics.median(values)
             spread = f"{min(values):.3f}..{max(values):.3f}"
