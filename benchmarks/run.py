@@ -29,7 +29,7 @@ import statistics
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -148,7 +148,7 @@ def our_app(server: Server) -> msal_async.ConfidentialClientApplication:
     )
 
 
-def check_token(result: dict[str, Any], who: str, source: str | None = None) -> None:
+def check_token(result: Mapping[str, Any], who: str, source: str | None = None) -> None:
     """Fail the benchmark (not a timing check) when a call did not get the expected token."""
     if "access_token" not in result:
         msg = f"{who}: no access token: {result.get('error')}: {result.get('error_description')}"

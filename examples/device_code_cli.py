@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
 
 import anyio
 
-from msal_async import FilePersistence, PersistedTokenCache, PublicClientApplication
+from msal_async import FilePersistence, PersistedTokenCache, PublicClientApplication, TokenResult
 
 
 def msal_app_from_env() -> PublicClientApplication:
@@ -35,7 +34,7 @@ def msal_app_from_env() -> PublicClientApplication:
     )
 
 
-async def sign_in() -> dict[str, Any]:
+async def sign_in() -> TokenResult:
     scopes = os.environ.get("SCOPES", "User.Read").split()
     async with msal_app_from_env() as app:
         accounts = await app.get_accounts()
@@ -44,8 +43,11 @@ async def sign_in() -> dict[str, Any]:
             if result:
                 return result
         flow = await app.initiate_device_flow(scopes)
-        if "user_code" not in flow:
-            return flow
+        if "user_code" not in flow:  # the authority refused to start a flow
+            return {
+                "error": flow.get("error", ""),
+                "error_description": flow.get("error_description", ""),
+            }
         print(flow["message"], file=sys.stderr, flush=True)
         return await app.acquire_token_by_device_flow(flow)
 

@@ -31,17 +31,21 @@ from ._managed_identity.identities import (
     UserAssignedManagedIdentity,
 )
 from ._oauth2.oidc import Prompt
+from ._otel import instrument, uninstrument
+from ._types import AuthCodeFlow, DeviceFlow, Scopes, TokenResult
 from ._version import __version__
 
 __all__ = [
     "ArcPlatformNotSupportedError",
     "AsyncPersistence",
+    "AuthCodeFlow",
     "AuthorityBuilder",
     "AutoRefresher",
     "BearerAuth",
     "BrowserInteractionTimeoutError",
     "ClientApplication",
     "ConfidentialClientApplication",
+    "DeviceFlow",
     "FilePersistence",
     "IdTokenError",
     "ManagedIdentityClient",
@@ -54,10 +58,14 @@ __all__ = [
     "Prompt",
     "PublicClientApplication",
     "RedisPersistence",
+    "Scopes",
     "SerializableTokenCache",
     "SystemAssignedManagedIdentity",
     "TokenCache",
+    "TokenResult",
     "UnsupportedBackendError",
     "UserAssignedManagedIdentity",
     "__version__",
+    "instrument",
+    "uninstrument",
 ]

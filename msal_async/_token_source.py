@@ -10,7 +10,7 @@ silently from its cache. The rule lives here once; the integrations only adapt t
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from ._apps.base import ClientApplication
 from ._managed_identity.client import ManagedIdentityClient
@@ -111,9 +111,10 @@ async def acquire(
         MsalTransportError: the authority could not be reached.
     """
     if isinstance(app, ManagedIdentityClient):
-        return await app.acquire_token_for_client(
+        mi_result = await app.acquire_token_for_client(
             resource=resource_of(scopes), claims_challenge=claims
         )
+        return cast("dict[str, Any]", mi_result)
     scope_list = list(scopes)
     if account is None:
         acquire_for_client = getattr(app, "acquire_token_for_client", None)
@@ -135,7 +136,7 @@ async def acquire(
                 "(for example with the device code flow)"
             ),
         }
-    return found
+    return cast("dict[str, Any]", found)
 
 
 def _no_single_account(count: int) -> dict[str, Any]:

@@ -26,7 +26,7 @@ import anyio
 import anyio.lowlevel
 import httpx
 
-from . import _clock, _log, _throttle
+from . import _clock, _log, _observe, _throttle
 from ._errors import MsalTransportError
 from ._http.client import GivenClient, HttpClient, OwnClient
 from ._http.config import DEFAULT_TIMEOUT, to_timeout
@@ -221,6 +221,16 @@ class Transport:
         )
         if timeout is not None:  # this call's own timeouts (msal relays timeout= per call)
             request.extensions["timeout"] = to_timeout(timeout).as_dict()
+        observer = _observe.observer
+        if observer is None:
+            return await self._attempts(request)
+        with observer.http_call(method, _safe_url(request)) as call:
+            response = await self._attempts(request)
+            call.status(response.status_code)
+            return response
+
+    async def _attempts(self, request: httpx.Request) -> HttpResponse:
+        method = request.method
         attempt = 0
         retryable = _GET_RETRYABLE if method == "GET" else _NOT_SENT
         while True:
@@ -281,6 +291,8 @@ class Transport:
         if cache or hold:
             cached = self._store.get(hold_key if hold else key, _clock.now())
             if cached is not None:
+                if hold and _observe.observer is not None:
+                    _observe.observer.throttled("GET")
                 return cached
         response = await self._exchange("GET", url, params=params, headers=headers)
         if cache and 200 <= response.status_code < 300 and not response.too_large:
@@ -319,6 +331,8 @@ class Transport:
             held = self._store.get(key, now)
             if held is not None:
                 logger.info("Throttled: answering POST %s from the held response", url)
+                if _observe.observer is not None:
+                    _observe.observer.throttled("POST")
                 return held
         response = await self._exchange(
             "POST", url, params=params, data=dict(data), headers=headers, timeout=timeout
@@ -361,8 +375,13 @@ def _decode(body: bytes, content_type: str) -> str:
 def _safe_url(request: httpx.Request) -> str:
     # Query strings may carry codes or hints, and userinfo a password: scheme, host, port and
     # path only (``netloc`` is host and port, the port only when it is not the scheme's default).
+    # User realm discovery puts the username in the path: it is replaced by a placeholder.
     url = request.url
-    return f"{url.scheme}://{url.netloc.decode('ascii')}{url.path}"
+    path = url.path
+    head, marker, _ = path.partition("/userrealm/")
+    if marker:
+        path = f"{head}{marker}{{username}}"
+    return f"{url.scheme}://{url.netloc.decode('ascii')}{path}"
 
 
 def _transport_error(request: httpx.Request, exc: httpx.HTTPError) -> MsalTransportError:

@@ -131,6 +131,16 @@ async def test_second_connection_error_raises_transport_error_without_secrets() 
     assert len(rec.seen) == 2
 
 
+async def test_user_realm_failures_name_no_username(caplog: pytest.LogCaptureFixture) -> None:
+    rec = Recorder(httpx.ConnectError("refused"), httpx.ConnectError("refused"))
+    url = "https://login.example.com/common/userrealm/alice@contoso.com?api-version=1.0"
+    with caplog.at_level("INFO"), pytest.raises(MsalTransportError) as info:
+        await make(rec).get(url)
+    text = str(info.value) + caplog.text
+    assert "alice" not in text
+    assert "https://login.example.com/common/userrealm/{username} failed" in str(info.value)
+
+
 async def test_real_refused_connection_becomes_transport_error() -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

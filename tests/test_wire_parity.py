@@ -68,7 +68,7 @@ async def run_ours(https: HttpsAuthority, **kwargs: object) -> dict[str, object]
         verify=https.ca_file,
         **kwargs,  # type: ignore[arg-type]
     ) as app:
-        return await app.acquire_token_for_client(SCOPES)
+        return dict(await app.acquire_token_for_client(SCOPES))
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ import sys
 import warnings
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 if sys.version_info >= (3, 11):
@@ -28,10 +28,12 @@ from .._discovery import Discovery
 from .._flows import password as _password
 from .._flows.context import AppContext
 from .._oauth2.scopes import decorate_scopes as _decorate_scopes
+from .._oauth2.scopes import validate_scopes
 from .._region import configured_region, region_detector
 from .._singleflight import SingleFlight
 from .._telemetry import TelemetryBuffer
 from .._transport import Transport
+from .._types import Scopes, TokenResult
 from . import options
 from .hot import HotSlots
 from .user import UserTokenMethods
@@ -225,14 +227,9 @@ class ClientApplication(UserTokenMethods):
         return False
 
     def _check_open(self) -> None:
-        if self._closed:
-            msg = (
-                f"This {type(self).__name__} was closed (aclose() or the end of `async with`); "
-                "create a new one"
-            )
-            raise RuntimeError(msg)
+        options.check_open(self, self._closed)
 
-    async def prefetch(self, scopes: list[str] | None = None) -> dict[str, Any] | None:
+    async def prefetch(self, scopes: Scopes | None = None) -> TokenResult | None:
         """Warm up at start-up what the first acquisition would otherwise wait for.
 
         Resolves the authority (instance discovery and OpenID configuration), detects the
@@ -266,12 +263,12 @@ class ClientApplication(UserTokenMethods):
             return None
         acquire_for_client = getattr(self, "acquire_token_for_client", None)
         if self._credential is not None and acquire_for_client is not None:
-            result: dict[str, Any] = await acquire_for_client(scopes)
+            result: TokenResult = await acquire_for_client(scopes)
             return result
         accounts = await self.get_accounts()
         if len(accounts) != 1:
             return None
-        return await self.acquire_token_silent_with_error(scopes, accounts[0])
+        return await self.acquire_token_silent_with_error(validate_scopes(scopes), accounts[0])
 
     def _derive(
         self, *, tenant: str | None = None, client_capabilities: list[str] | None = None
@@ -357,11 +354,11 @@ class ClientApplication(UserTokenMethods):
         self,
         username: str,
         password: str,
-        scopes: list[str],
+        scopes: Scopes,
         claims_challenge: str | None = None,
         auth_scheme: Any = None,
         **kwargs: Any,
-    ) -> dict[str, Any]:
+    ) -> TokenResult:
         """Sign a user in with their password (ROPC): deprecated for public clients, as in msal.
 
         Managed users go straight to the password grant; for a federated domain (user realm
@@ -385,6 +382,7 @@ class ClientApplication(UserTokenMethods):
             TypeError: unexpected keyword arguments.
             MsalTransportError: an endpoint could not be reached.
         """
+        self._check_open()
         if self._credential is None:
             warnings.warn(
                 "This API has been deprecated for public client flows, please use a more "
@@ -402,18 +400,20 @@ class ClientApplication(UserTokenMethods):
             if not isinstance(value, str) or not value:
                 msg = f"{name} must be a non-empty string"
                 raise ValueError(msg)
-        self._check_open()
         data, call = options.call_arguments("acquire_token_by_username_password", kwargs)
         decorated = _decorate_scopes(scopes, self._ctx.exclude_scopes)
         options.check_claims("claims_challenge", claims_challenge)
-        return await _password.acquire_token_by_username_password(
-            self._ctx,
-            username,
-            password,
-            decorated,
-            claims_challenge=claims_challenge,
-            data=data,
-            options=call,
+        return cast(
+            "TokenResult",
+            await _password.acquire_token_by_username_password(
+                self._ctx,
+                username,
+                password,
+                decorated,
+                claims_challenge=claims_challenge,
+                data=data,
+                options=call,
+            ),
         )
 
 

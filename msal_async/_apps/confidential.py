@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import Any, cast
 
 from .._cache.partitions import app_partition
 from .._credentials import ClientCredential
 from .._flows import client_credentials, on_behalf_of, user_fic
 from .._oauth2.scopes import decorate_scopes, validate_scopes
 from .._region import region_detector
+from .._types import Scopes, TokenResult
 from . import options
 from .base import ClientApplication
 
@@ -43,12 +44,12 @@ class ConfidentialClientApplication(ClientApplication):
 
     async def acquire_token_for_client(
         self,
-        scopes: list[str],
+        scopes: Scopes,
         claims_challenge: str | None = None,
         fmi_path: str | None = None,
         forwarded_client_claims: str | None = None,
         **kwargs: Any,
-    ) -> dict[str, Any]:
+    ) -> TokenResult:
         """Acquire an app-only token: from the cache when it has one, else from the authority.
 
         Concurrent calls for the same token share one request.
@@ -119,16 +120,16 @@ class ConfidentialClientApplication(ClientApplication):
         # must warn on every call, so it stays on the full path.
         if plain and not data and not common and "error" not in result:
             self._hot.remember(tuple(scope_list), key)
-        return result
+        return cast("TokenResult", result)
 
     async def acquire_token_on_behalf_of(
         self,
         user_assertion: str,
-        scopes: list[str],
+        scopes: Scopes,
         claims_challenge: str | None = None,
         forwarded_client_claims: str | None = None,
         **kwargs: Any,
-    ) -> dict[str, Any]:
+    ) -> TokenResult:
         """Acquire a token for a downstream API on behalf of the user who called this API.
 
         Always asks the authority (no cache lookup, as msal); the result is cached under the
@@ -152,37 +153,40 @@ class ConfidentialClientApplication(ClientApplication):
             TypeError: ``user_assertion`` is not a string, or unexpected keyword arguments.
             MsalTransportError: the authority could not be reached.
         """
+        self._check_open()
         if not isinstance(user_assertion, str) or not user_assertion:
             msg = (
                 "user_assertion must be the access token your API received (a non-empty str), "
                 f"got {type(user_assertion).__name__}"
             )
             raise TypeError(msg)
-        self._check_open()
         data, call = options.call_arguments(
             "acquire_token_on_behalf_of", kwargs, forwarded_client_claims=forwarded_client_claims
         )
         decorated = decorate_scopes(scopes, self._exclude_scopes)
         options.check_claims("claims_challenge", claims_challenge)
-        return await on_behalf_of.acquire_token_on_behalf_of(
-            self._ctx,
-            user_assertion,
-            decorated,
-            claims_challenge=claims_challenge,
-            data=data,
-            options=call,
+        return cast(
+            "TokenResult",
+            await on_behalf_of.acquire_token_on_behalf_of(
+                self._ctx,
+                user_assertion,
+                decorated,
+                claims_challenge=claims_challenge,
+                data=data,
+                options=call,
+            ),
         )
 
     async def acquire_token_by_user_federated_identity_credential(
         self,
-        scopes: list[str],
+        scopes: Scopes,
         assertion: str,
         username: str | None = None,
         user_object_id: str | None = None,
         claims_challenge: str | None = None,
         forwarded_client_claims: str | None = None,
         **kwargs: Any,
-    ) -> dict[str, Any]:
+    ) -> TokenResult:
         """Acquire a user-scoped token with the ``user_fic`` grant (agent identities).
 
         Exchanges a federated identity credential (typically an agent instance token) for a
@@ -208,6 +212,7 @@ class ConfidentialClientApplication(ClientApplication):
                 ``user_object_id`` (msal's messages), or bad scopes or claims.
             MsalTransportError: the authority could not be reached.
         """
+        self._check_open()
         if not assertion:
             msg = "assertion is required and must be non-empty"
             raise ValueError(msg)
@@ -217,7 +222,6 @@ class ConfidentialClientApplication(ClientApplication):
         if username and user_object_id:
             msg = "username and user_object_id are mutually exclusive"
             raise ValueError(msg)
-        self._check_open()
         data, call = options.call_arguments(
             "acquire_token_by_user_federated_identity_credential",
             kwargs,
@@ -225,15 +229,18 @@ class ConfidentialClientApplication(ClientApplication):
         )
         decorated = decorate_scopes(scopes, self._exclude_scopes)
         options.check_claims("claims_challenge", claims_challenge)
-        return await user_fic.acquire_token_by_user_fic(
-            self._ctx,
-            decorated,
-            assertion,
-            username=username,
-            user_object_id=user_object_id,
-            claims_challenge=claims_challenge,
-            data=data,
-            options=call,
+        return cast(
+            "TokenResult",
+            await user_fic.acquire_token_by_user_fic(
+                self._ctx,
+                decorated,
+                assertion,
+                username=username,
+                user_object_id=user_object_id,
+                claims_challenge=claims_challenge,
+                data=data,
+                options=call,
+            ),
         )
 
     async def remove_tokens_for_client(self) -> None:

@@ -13,10 +13,10 @@ token: what the cache evicts is gone.
 from __future__ import annotations
 
 from collections.abc import Hashable
-from typing import Any
 
 from .. import _clock
 from .._cache.token_cache import TokenCache
+from .._types import TokenResult
 
 __all__ = ["HotSlots"]
 
@@ -34,7 +34,7 @@ class HotSlots:
         # A subclass overriding msal's methods must see every lookup: no hot path for it.
         self.enabled = not cache._msal_hooks
 
-    def hit(self, shape: Hashable) -> dict[str, Any] | None:
+    def hit(self, shape: Hashable) -> TokenResult | None:
         """msal's cache-hit result for ``shape``, or None when the full path must run."""
         key = self._keys.get(shape)
         if key is None:
@@ -46,7 +46,8 @@ class HotSlots:
         now = _clock.now()
         if now > token.fresh_until or not cache._current(token.partition):
             return None
-        return token.result(now)
+        # A cache hit has TokenResult's shape; no typing.cast here: it is a call on every hit.
+        return token.result(now)  # type: ignore[return-value]
 
     def remember(self, shape: Hashable, key: str | None) -> None:
         """Remember the key of the token the full path served or wrote for ``shape``."""

@@ -25,12 +25,27 @@ __all__ = [
     "check_exclude_scopes",
     "check_http_cache",
     "check_instance_discovery",
+    "check_open",
     "check_optional_str",
     "check_proxies",
     "check_region",
     "check_timeout",
     "check_verify",
 ]
+
+
+def check_open(owner: object, closed: bool) -> None:
+    """The one error of every call on a closed app or managed identity client.
+
+    Raises:
+        RuntimeError: ``closed`` is true.
+    """
+    if closed:
+        msg = (
+            f"This {type(owner).__name__} was closed (aclose() or the end of `async with`); "
+            "create a new one"
+        )
+        raise RuntimeError(msg)
 
 
 def _type_error(name: str, expected: str, value: object) -> TypeError:

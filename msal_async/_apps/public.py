@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from .._credentials import ClientCredential
 from .._errors import BrowserInteractionTimeoutError, error_result
@@ -12,6 +12,7 @@ from .._flows import auth_code, device_code, interactive
 from .._loopback import LoopbackListener
 from .._oauth2.grants import INTERACTIVE
 from .._oauth2.scopes import decorate_scopes
+from .._types import DeviceFlow, Scopes, TokenResult
 from . import options
 from .base import ClientApplication
 
@@ -70,8 +71,8 @@ class PublicClientApplication(ClientApplication):
         super()._check_broker(requested or self._broker_requested)
 
     async def initiate_device_flow(
-        self, scopes: list[str] | None = None, *, claims_challenge: str | None = None, **kwargs: Any
-    ) -> dict[str, Any]:
+        self, scopes: Scopes | None = None, *, claims_challenge: str | None = None, **kwargs: Any
+    ) -> DeviceFlow:
         """Start a device code flow: ask the authority for a user code to show the user.
 
         Args:
@@ -96,17 +97,20 @@ class PublicClientApplication(ClientApplication):
             raise TypeError(msg)
         decorated = decorate_scopes(scopes or [], self._ctx.exclude_scopes)
         options.check_claims("claims_challenge", claims_challenge, wrong_type=TypeError)
-        return await device_code.initiate_device_flow(
-            self._ctx,
-            decorated,
-            correlation_id=str(uuid.uuid4()),
-            claims_challenge=claims_challenge,
-            options=call,
+        return cast(
+            "DeviceFlow",
+            await device_code.initiate_device_flow(
+                self._ctx,
+                decorated,
+                correlation_id=str(uuid.uuid4()),
+                claims_challenge=claims_challenge,
+                options=call,
+            ),
         )
 
     async def acquire_token_by_device_flow(
-        self, flow: dict[str, Any], claims_challenge: str | None = None, **kwargs: Any
-    ) -> dict[str, Any]:
+        self, flow: DeviceFlow | dict[str, Any], claims_challenge: str | None = None, **kwargs: Any
+    ) -> TokenResult:
         """Poll until the user signs in with the flow's user code (or it expires).
 
         Polling waits the server's ``interval`` between requests with ``anyio.sleep``;
@@ -131,38 +135,41 @@ class PublicClientApplication(ClientApplication):
             ValueError: ``flow`` has no ``device_code``, or a bad claims_challenge.
             MsalTransportError: the authority could not be reached.
         """
+        self._check_open()
         exit_condition = kwargs.pop("exit_condition", None)
         if exit_condition is not None and not callable(exit_condition):
             msg = f"exit_condition must be a callable (flow) -> bool, got {exit_condition!r}"
             raise TypeError(msg)
-        self._check_open()
         data, call = options.call_arguments("acquire_token_by_device_flow", kwargs)
         options.check_claims("claims_challenge", claims_challenge, wrong_type=TypeError)
-        return await device_code.acquire_token_by_device_flow(
-            self._ctx,
-            flow,
-            claims_challenge=claims_challenge,
-            exit_condition=exit_condition,
-            data=data,
-            options=call,
+        return cast(
+            "TokenResult",
+            await device_code.acquire_token_by_device_flow(
+                self._ctx,
+                cast("dict[str, Any]", flow),
+                claims_challenge=claims_challenge,
+                exit_condition=exit_condition,
+                data=data,
+                options=call,
+            ),
         )
 
     async def acquire_token_interactive(
         self,
-        scopes: list[str],
+        scopes: Scopes,
         prompt: str | None = None,
         login_hint: str | None = None,
         domain_hint: str | None = None,
         claims_challenge: str | None = None,
         timeout: float | None = None,
         port: int | None = None,
-        extra_scopes_to_consent: list[str] | None = None,
+        extra_scopes_to_consent: Scopes | None = None,
         max_age: int | None = None,
         parent_window_handle: Any = None,
         on_before_launching_ui: Callable[..., Any] | None = None,
         auth_scheme: Any = None,
         **kwargs: Any,
-    ) -> dict[str, Any]:
+    ) -> TokenResult:
         """Sign the user in with the system browser and a loopback redirect on 127.0.0.1.
 
         The redirect_uri is ``http://localhost:{port}`` (register it in your app); the
@@ -233,15 +240,21 @@ class PublicClientApplication(ClientApplication):
             msg = "User did not complete the flow in time"
             raise BrowserInteractionTimeoutError(msg)
         if response.get("error") == "abort" and "state" not in response:
-            return error_result("abort", "The user aborted the sign-in at the loopback page.")
-        return await auth_code.redeem_auth_code_flow(
-            self._ctx,
-            flow,
-            response,
-            scopes=decorated or None,
-            data=data,
-            grant=INTERACTIVE,
-            options=call,
+            return cast(
+                "TokenResult",
+                error_result("abort", "The user aborted the sign-in at the loopback page."),
+            )
+        return cast(
+            "TokenResult",
+            await auth_code.redeem_auth_code_flow(
+                self._ctx,
+                flow,
+                response,
+                scopes=decorated or None,
+                data=data,
+                grant=INTERACTIVE,
+                options=call,
+            ),
         )
 
 

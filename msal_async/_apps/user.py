@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from .._flows import accounts as accounts_flow
 from .._flows import auth_code, refresh, silent
 from .._flows.context import AppContext
 from .._oauth2.claims import merge_capabilities
 from .._oauth2.scopes import decorate_scopes, validate_scopes
+from .._types import AuthCodeFlow, Scopes, TokenResult
 from . import options
 from .hot import HotSlots
 
@@ -42,7 +43,7 @@ class UserTokenMethods:
 
     async def initiate_auth_code_flow(
         self,
-        scopes: list[str],
+        scopes: Scopes,
         redirect_uri: str | None = None,
         state: str | None = None,
         prompt: str | None = None,
@@ -51,7 +52,7 @@ class UserTokenMethods:
         claims_challenge: str | None = None,
         max_age: int | None = None,
         response_mode: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> AuthCodeFlow:
         """Start an auth code flow (PKCE S256, state, hashed nonce); no token request yet.
 
         Args:
@@ -83,22 +84,25 @@ class UserTokenMethods:
                 UserWarning,
                 stacklevel=2,
             )
-        return await auth_code.initiate_auth_code_flow(
-            self._ctx,
-            scopes=decorated,
-            redirect_uri=redirect_uri,
-            state=state,
-            prompt=prompt,
-            login_hint=login_hint,
-            domain_hint=domain_hint,
-            claims_challenge=claims_challenge,
-            max_age=max_age,
-            response_mode=response_mode,
+        return cast(
+            "AuthCodeFlow",
+            await auth_code.initiate_auth_code_flow(
+                self._ctx,
+                scopes=decorated,
+                redirect_uri=redirect_uri,
+                state=state,
+                prompt=prompt,
+                login_hint=login_hint,
+                domain_hint=domain_hint,
+                claims_challenge=claims_challenge,
+                max_age=max_age,
+                response_mode=response_mode,
+            ),
         )
 
     async def get_authorization_request_url(
         self,
-        scopes: list[str],
+        scopes: Scopes,
         login_hint: str | None = None,
         state: str | None = None,
         redirect_uri: str | None = None,
@@ -126,6 +130,7 @@ class UserTokenMethods:
             ValueError: bad scopes, or the authority is unreachable.
             TypeError: an unknown keyword argument.
         """
+        self._check_open()
         if kwargs.pop("authority", None):
             warnings.warn(
                 "We haven't decided if this method will accept authority parameter",
@@ -133,7 +138,6 @@ class UserTokenMethods:
                 stacklevel=2,
             )
         options.reject_kwargs("get_authorization_request_url", kwargs)
-        self._check_open()
         # Before the scopes are checked, as msal: a call with bad scopes still warns.
         warnings.warn(
             "Change your get_authorization_request_url() to initiate_auth_code_flow()",
@@ -159,11 +163,11 @@ class UserTokenMethods:
 
     async def acquire_token_by_auth_code_flow(
         self,
-        auth_code_flow: dict[str, Any],
+        auth_code_flow: AuthCodeFlow | dict[str, Any],
         auth_response: dict[str, Any],
-        scopes: list[str] | None = None,
+        scopes: Scopes | None = None,
         **kwargs: Any,
-    ) -> dict[str, Any]:
+    ) -> TokenResult:
         """Redeem the auth response of a flow from :meth:`initiate_auth_code_flow`.
 
         Args:
@@ -181,18 +185,21 @@ class UserTokenMethods:
             RuntimeError: the ID token's nonce or ``auth_time`` check failed.
             MsalTransportError: the authority could not be reached.
         """
+        self._check_open()
         if not isinstance(auth_code_flow, dict) or not isinstance(auth_response, dict):
             msg = "auth_code_flow and auth_response must be dicts"
             raise TypeError(msg)
-        self._check_open()
         data, call = options.call_arguments("acquire_token_by_auth_code_flow", kwargs)
-        return await auth_code.redeem_auth_code_flow(
-            self._ctx,
-            auth_code_flow,
-            auth_response,
-            scopes=self._decorate(scopes) if scopes else None,
-            data=data,
-            options=call,
+        return cast(
+            "TokenResult",
+            await auth_code.redeem_auth_code_flow(
+                self._ctx,
+                cast("dict[str, Any]", auth_code_flow),
+                auth_response,
+                scopes=self._decorate(scopes) if scopes else None,
+                data=data,
+                options=call,
+            ),
         )
 
     async def acquire_token_by_authorization_code(
@@ -204,7 +211,7 @@ class UserTokenMethods:
         claims_challenge: str | None = None,
         forwarded_client_claims: str | None = None,
         **kwargs: Any,
-    ) -> dict[str, Any]:
+    ) -> TokenResult:
         """Redeem an authorization code without PKCE (deprecated, as in msal).
 
         Use :meth:`acquire_token_by_auth_code_flow` instead.
@@ -226,10 +233,10 @@ class UserTokenMethods:
             AssertionError: scopes is not a list (msal's check).
             ValueError: the ID token's nonce does not match.
         """
+        self._check_open()
         if not isinstance(scopes, list):
             msg = "Invalid parameter type"
             raise AssertionError(msg)  # noqa: TRY004 (msal asserts)
-        self._check_open()
         data, call = options.call_arguments(
             "acquire_token_by_authorization_code",
             kwargs,
@@ -242,16 +249,19 @@ class UserTokenMethods:
             DeprecationWarning,
             stacklevel=2,
         )
-        return await auth_code.redeem_code(
-            self._ctx,
-            code=code,
-            scopes=self._decorate(scopes),
-            redirect_uri=redirect_uri,
-            claims_challenge=claims_challenge,
-            data=data,
-            nonce=nonce,
-            hashed_nonce=False,
-            options=call,
+        return cast(
+            "TokenResult",
+            await auth_code.redeem_code(
+                self._ctx,
+                code=code,
+                scopes=self._decorate(scopes),
+                redirect_uri=redirect_uri,
+                claims_challenge=claims_challenge,
+                data=data,
+                nonce=nonce,
+                hashed_nonce=False,
+                options=call,
+            ),
         )
 
     # -- accounts ---------------------------------------------------------------------------
@@ -297,7 +307,7 @@ class UserTokenMethods:
         forwarded_client_claims: str | None = None,
         auth_scheme: Any = None,
         **kwargs: Any,
-    ) -> dict[str, Any] | None:
+    ) -> TokenResult | None:
         """Return a token for the account from the cache, refreshing it when needed.
 
         Like msal, None means both "nothing usable is cached" and "the refresh failed"; use
@@ -343,7 +353,7 @@ class UserTokenMethods:
         forwarded_client_claims: str | None = None,
         auth_scheme: Any = None,
         **kwargs: Any,
-    ) -> dict[str, Any] | None:
+    ) -> TokenResult | None:
         """As :meth:`acquire_token_silent`, but a failed refresh returns its error dict.
 
         Args:
@@ -404,11 +414,11 @@ class UserTokenMethods:
         result, key = await silent.acquire_token_silent(self._ctx, request)
         if plain and result and "access_token" in result:
             self._hot.remember((tuple(request.scopes), request.home_account_id), key)
-        return result
+        return cast("TokenResult | None", result)
 
     async def acquire_token_by_refresh_token(
-        self, refresh_token: str, scopes: list[str], **kwargs: Any
-    ) -> dict[str, Any]:
+        self, refresh_token: str, scopes: Scopes, **kwargs: Any
+    ) -> TokenResult:
         """Redeem a refresh token obtained elsewhere (migration); always network.
 
         The tokens (the new refresh token included) go to the cache, after which
@@ -429,6 +439,9 @@ class UserTokenMethods:
         """
         self._check_open()
         data, call = options.call_arguments("acquire_token_by_refresh_token", kwargs)
-        return await refresh.acquire_token_by_refresh_token(
-            self._ctx, refresh_token, self._decorate(scopes), data=data, options=call
+        return cast(
+            "TokenResult",
+            await refresh.acquire_token_by_refresh_token(
+                self._ctx, refresh_token, self._decorate(scopes), data=data, options=call
+            ),
         )

@@ -9,7 +9,7 @@ from typing import Any
 import anyio
 import httpx
 
-from .. import ConfidentialClientApplication, __version__
+from .. import ConfidentialClientApplication, TokenResult, __version__
 from .common import CliError
 
 __all__ = ["add_parser"]
@@ -70,7 +70,7 @@ async def _demo(concurrency: int) -> int:
             http_client=http,
         ) as app,
     ):
-        rows: list[tuple[str, dict[str, Any], float]] = []
+        rows: list[tuple[str, TokenResult, float]] = []
         for label in ("first call", "second call"):
             started = time.perf_counter()
             result = await app.acquire_token_for_client([_DEMO_SCOPE])

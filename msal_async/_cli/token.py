@@ -326,13 +326,13 @@ async def _token(
     if len(accounts) == 1:
         found = await app.acquire_token_silent_with_error(list(settings.scopes), accounts[0])
         if found and "access_token" in found:
-            return found
+            return dict(found)
     elif len(accounts) > 1:
         names = ", ".join(sorted(str(a.get("username")) for a in accounts))
         msg = f"several accounts are signed in ({names}): pick one with --username"
         raise CliError(msg)
     flow = await app.initiate_device_flow(list(settings.scopes))
     if "user_code" not in flow:
-        return flow
+        return dict(flow)
     print(flow["message"], file=sys.stderr, flush=True)
-    return await app.acquire_token_by_device_flow(flow)
+    return dict(await app.acquire_token_by_device_flow(flow))

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import anyio
 import anyio.lowlevel
 
-from .. import _clock, _log
+from .. import _clock, _log, _observe
 from .._authority import Authority, AuthorityEndpoints
 from .._cache.freshness import TokenQuery
 from .._cache.schema import compute_ext_cache_key
@@ -163,6 +163,7 @@ class AppContext:
 
     async def shared(self, key: Hashable, call: Callable[[], Awaitable[T]]) -> T:
         """Run ``call`` once for all concurrent callers of this event loop with ``key``."""
+        _observe.joining(self.flights.running, key)
         return await self.flights.run(key, call, spawn=self.spawn())
 
     async def refresh(
@@ -170,6 +171,7 @@ class AppContext:
     ) -> Outcome:
         """Fetch once for all concurrent callers, keeping an aging fallback (see
         :func:`refresh_or_fall_back`); inside ``async with app:`` in the app's task group."""
+        _observe.joining(self.flights.running, key)
         return await refresh_or_fall_back(
             self.flights, key, fetch, fallback, spawn=self.spawn(), on_hit=self.telemetry.hit
         )
@@ -256,21 +258,11 @@ class AppContext:
         Raises:
             MsalTransportError: the request could not be sent or answered.
         """
-        headers = dict(request.headers)
-        headers.update(telemetry.headers())
-        response = await self.transport.post(
-            request.url,
-            data=request.form,
-            params=request.params or None,
-            headers=headers,
-            timeout=options.timeout,
-        )
-        raw = parse_token_response(
-            response.status_code,
-            response.text,
-            content_type=response.headers.get("content-type", ""),
-            too_large=response.too_large,
-            correlation_id=telemetry.correlation_id,
+        raw = await _observe.token_request(
+            request.form.get("grant_type", ""),
+            telemetry.api_id,
+            telemetry.refresh_reason,
+            lambda: self._post(request, telemetry, options),
         )
         telemetry.record(raw)
         if "error" in raw:
@@ -283,6 +275,26 @@ class AppContext:
                 raw.get("correlation_id"),
             )
         return raw
+
+    async def _post(
+        self, request: TokenRequest, telemetry: TelemetryContext, options: CallOptions
+    ) -> dict[str, Any]:
+        headers = dict(request.headers)
+        headers.update(telemetry.headers())
+        response = await self.transport.post(
+            request.url,
+            data=request.form,
+            params=request.params or None,
+            headers=headers,
+            timeout=options.timeout,
+        )
+        return parse_token_response(
+            response.status_code,
+            response.text,
+            content_type=response.headers.get("content-type", ""),
+            too_large=response.too_large,
+            correlation_id=telemetry.correlation_id,
+        )
 
     def event(
         self,
@@ -422,9 +434,19 @@ async def _refresh_in_background(
         logger.warning(
             "Background token refresh failed (%s); the cached token stays", type(exc).__name__
         )
+        _background_outcome("failure")
         return
     if result is None or "error" in result:
         logger.warning(
             "Background token refresh failed (%s); the cached token stays",
             (result or {}).get("error", "no refresh token"),
         )
+        _background_outcome("failure")
+        return
+    _background_outcome("success")
+
+
+def _background_outcome(outcome: str) -> None:
+    observer = _observe.observer
+    if observer is not None:
+        observer.background_refresh(outcome)

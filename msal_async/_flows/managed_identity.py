@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .. import _clock
+from .. import _clock, _observe
 from .._cache.freshness import TokenQuery
 from .._cache.partitions import app_partition
 from .._cache.session import CacheSession, look_up
@@ -67,6 +67,7 @@ class ManagedIdentityFlow:
         fallback: Outcome | None = None
         to_replace: str | None = None
         cached = await look_up(self.cache, partition, query)
+        reason, seen = cached.reason, cached.version
         if cached.token is not None:
             if claims_challenge:
                 to_replace = hashlib.sha256(cached.token.secret.encode()).hexdigest()
@@ -80,14 +81,17 @@ class ManagedIdentityFlow:
             answers = None if claims_challenge else query
             async with self.cache.session(partition, fleet_key=key, answers=answers) as session:
                 if not claims_challenge:  # a flight that just ended may have filled the cache
-                    fresh = session.cached(query).fresh
+                    fresh = session.cached(query, seen).fresh
                     if fresh is not None:
                         return fresh
-                result = await self.fetch(resource, to_replace)
+                result = await _observe.token_request(
+                    "managed_identity", "", reason, lambda: self.fetch(resource, to_replace)
+                )
                 if "access_token" not in result:
                     return result, None
                 return self._commit(session, resource, result), None
 
+        _observe.joining(self.flights.running, key)
         result, _ = await refresh_or_fall_back(self.flights, key, fetch, fallback)
         return result or {}
 

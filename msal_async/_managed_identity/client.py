@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Callable, Mapping
 from types import TracebackType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 if sys.version_info >= (3, 11):
     from typing import Self
@@ -24,6 +24,7 @@ from .._errors import ManagedIdentityError, MsalTransportError
 from .._flows.managed_identity import ManagedIdentityFlow
 from .._singleflight import SingleFlight
 from .._transport import HttpResponse, Transport
+from .._types import TokenResult
 from . import sources
 from .identities import check_managed_identity
 from .pinning import PinnedTransport
@@ -98,6 +99,7 @@ class ManagedIdentityClient:
         self._flow = ManagedIdentityFlow(
             self._client_id, self._token_cache, SingleFlight(), self._fetch
         )
+        self._closed = False
 
     @property
     def _client_id(self) -> str:
@@ -105,7 +107,7 @@ class ManagedIdentityClient:
 
     async def acquire_token_for_client(
         self, *, resource: str, claims_challenge: str | None = None
-    ) -> dict[str, Any]:
+    ) -> TokenResult:
         """Acquire a token for ``resource``: from the cache, else from the host's endpoint.
 
         Concurrent calls for the same resource share one request (with a store that locks
@@ -126,14 +128,16 @@ class ManagedIdentityClient:
             ArcPlatformNotSupportedError: Azure Arc on an unsupported platform.
             MsalTransportError: the endpoint could not be reached and nothing is cached.
             ValueError: ``resource`` is not a non-empty string.
+            RuntimeError: the client was closed.
         """
+        options.check_open(self, self._closed)
         if not isinstance(resource, str) or not resource:
             msg = (
                 "resource must be a non-empty string such as 'https://vault.azure.net', "
                 f"got {resource!r}"
             )
             raise ValueError(msg)
-        return await self._flow.acquire(resource, claims_challenge)
+        return cast("TokenResult", await self._flow.acquire(resource, claims_challenge))
 
     async def _fetch(self, resource: str, token_sha256: str | None) -> dict[str, Any]:
         environ = self._environ()
@@ -208,13 +212,24 @@ class ManagedIdentityClient:
         return agent is not None and await anyio.Path(agent).exists()
 
     async def aclose(self) -> None:
-        """Close the pinned Service Fabric connections this client opened."""
+        """Close the pinned Service Fabric connections this client opened; every later call
+        raises RuntimeError (your ``http_client`` stays open)."""
+        self._closed = True
         self._pinned.clear()
         clients, self._pinned_clients = self._pinned_clients, []
         for client in clients:
             await client.aclose()
 
     async def __aenter__(self) -> Self:
+        """Use the client as ``async with``: it is closed at the end of the block.
+
+        Returns:
+            The client.
+
+        Raises:
+            RuntimeError: the client was closed.
+        """
+        options.check_open(self, self._closed)
         return self
 
     async def __aexit__(

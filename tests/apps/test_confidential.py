@@ -31,7 +31,7 @@ async def stampede(app: ConfidentialClientApplication, n: int) -> list[dict[str,
     results: list[dict[str, Any]] = []
 
     async def call() -> None:
-        results.append(await app.acquire_token_for_client(SCOPE))
+        results.append(dict(await app.acquire_token_for_client(SCOPE)))
 
     async with anyio.create_task_group() as tg:
         for _ in range(n):
@@ -112,7 +112,7 @@ async def test_cancelled_waiter_does_not_cancel_the_request(
     got: list[dict[str, Any]] = []
 
     async def survivor() -> None:
-        got.append(await app.acquire_token_for_client(SCOPE))
+        got.append(dict(await app.acquire_token_for_client(SCOPE)))
 
     async with anyio.create_task_group() as tg:
         with anyio.move_on_after(0.05):
@@ -142,7 +142,7 @@ async def test_single_flight_key_separates_every_request_shaping_parameter(
     shaped: list[dict[str, Any]] = []
 
     async def run(into: list[dict[str, Any]], **kw: Any) -> None:
-        into.append(await app.acquire_token_for_client(SCOPE, **kw))
+        into.append(dict(await app.acquire_token_for_client(SCOPE, **kw)))
 
     async with anyio.create_task_group() as tg:
         tg.start_soon(run, plain)
@@ -384,7 +384,7 @@ async def test_inside_async_with_the_first_caller_can_time_out_at_once(
     async with make_cca() as app:
 
         async def patient() -> None:
-            got.append(await app.acquire_token_for_client(SCOPE))
+            got.append(dict(await app.acquire_token_for_client(SCOPE)))
 
         async with anyio.create_task_group() as tg:
             with anyio.move_on_after(0.1) as scope:

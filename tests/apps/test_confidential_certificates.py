@@ -140,7 +140,7 @@ async def test_thousand_concurrent_calls_for_fifty_tenants(
     results: list[dict[str, Any]] = []
 
     async def call(app: ConfidentialClientApplication) -> None:
-        results.append(await app.acquire_token_for_client(["api://fleet/.default"]))
+        results.append(dict(await app.acquire_token_for_client(["api://fleet/.default"])))
 
     async with anyio.create_task_group() as tg:
         for _ in range(20):

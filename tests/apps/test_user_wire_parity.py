@@ -83,7 +83,7 @@ async def our_sign_in(app: PublicClientApplication, https: HttpsAuthority, **kw:
     context = ssl.create_default_context(cafile=https.ca_file)
     async with httpx.AsyncClient(verify=context) as browser:
         location = (await browser.get(flow["auth_uri"])).headers["location"]
-    result = await app.acquire_token_by_auth_code_flow(flow, parse_auth_response(location))
+    result = dict(await app.acquire_token_by_auth_code_flow(flow, parse_auth_response(location)))
     result["_auth_uri"] = flow["auth_uri"]
     return result
 

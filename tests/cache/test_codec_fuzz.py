@@ -158,7 +158,7 @@ async def acquire(store: Any) -> dict[str, Any]:
             http_client=http,
             token_cache=PersistedTokenCache(store),
         )
-        result: dict[str, Any] = await app.acquire_token_for_client([SCOPE])
+        result = dict(await app.acquire_token_for_client([SCOPE]))
         issued = emulator.counts["client_credentials"] - before
     assert "access_token" in result
     assert (result["token_source"] == "cache") == (issued == 0)

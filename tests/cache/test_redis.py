@@ -123,7 +123,7 @@ async def test_fleet_fetches_a_token_once(make_worker: Worker) -> None:
         results: list[dict[str, Any]] = []
 
         async def one(app: ConfidentialClientApplication) -> None:
-            results.append(await app.acquire_token_for_client([SCOPE]))
+            results.append(dict(await app.acquire_token_for_client([SCOPE])))
 
         async with anyio.create_task_group() as tg:
             for app in workers:

@@ -79,7 +79,7 @@ async def test_a_partition_lives_in_one_slot_and_the_fleet_fetches_once(
         results: list[dict[str, Any]] = []
 
         async def one(app: ConfidentialClientApplication) -> None:
-            results.append(await app.acquire_token_for_client([SCOPES[0]]))
+            results.append(dict(await app.acquire_token_for_client([SCOPES[0]])))
 
         async with anyio.create_task_group() as tg:
             for app in apps:
@@ -133,7 +133,7 @@ async def traffic(
     after the first ten results."""
     i = 0
     while not stop.is_set():
-        results.append(await app.acquire_token_for_client([SCOPES[i % len(SCOPES)]]))
+        results.append(dict(await app.acquire_token_for_client([SCOPES[i % len(SCOPES)]])))
         if len(results) >= 10:
             started.set()
         i += 1

@@ -82,7 +82,7 @@ async def run_ours(https: HttpsAuthority, client_id: str, credential: Any) -> di
         instance_discovery=False,
         verify=https.ca_file,
     ) as app:
-        return await app.acquire_token_for_client(SCOPES)
+        return dict(await app.acquire_token_for_client(SCOPES))
 
 
 def token_posts(https: HttpsAuthority, start: int) -> list[RecordedRequest]:

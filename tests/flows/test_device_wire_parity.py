@@ -43,7 +43,7 @@ async def run_ours(https: HttpsAuthority) -> dict[str, Any]:
         verify=https.ca_file,
     ) as app:
         flow = await app.initiate_device_flow(SCOPES)
-        return await app.acquire_token_by_device_flow(flow)
+        return dict(await app.acquire_token_by_device_flow(flow))
 
 
 def split(requests_: list[RecordedRequest]) -> tuple[RecordedRequest, list[RecordedRequest]]:

@@ -84,9 +84,10 @@ async def run_ours(https: HttpsAuthority) -> dict[str, Any]:
     async with PublicClientApplication(
         PUBLIC_CLIENT_ID, authority=https.authority, instance_discovery=False, verify=https.ca_file
     ) as app:
-        return await app.acquire_token_interactive(
+        result = await app.acquire_token_interactive(
             SCOPES, login_hint=USERNAME, extra_scopes_to_consent=["Calendars.Read"], timeout=30
         )
+        return dict(result)
 
 
 async def test_interactive_matches_msal(

@@ -47,7 +47,7 @@ def make_app(fed_http: httpx.AsyncClient) -> Callable[..., PublicClientApplicati
 
 async def ropc(app: PublicClientApplication, username: str, password: str) -> dict[str, Any]:
     with pytest.warns(DeprecationWarning, match="ropc-migration"):
-        return await app.acquire_token_by_username_password(username, password, SCOPES)
+        return dict(await app.acquire_token_by_username_password(username, password, SCOPES))
 
 
 async def test_managed_user_gets_tokens_via_the_password_grant(

@@ -105,7 +105,7 @@ async def run_ours(served: _Served, username: str) -> dict[str, Any]:
         instance_discovery=False,
         verify=served.ca_file,
     ) as app:
-        return await app.acquire_token_by_username_password(username, PASSWORD, SCOPES)
+        return dict(await app.acquire_token_by_username_password(username, PASSWORD, SCOPES))
 
 
 def assert_same_headers(ours: Any, theirs: Any, *, only: set[str] | None = None) -> None:

@@ -211,3 +211,31 @@ def test_constructor_validates_without_io() -> None:
     ManagedIdentityClient(
         {"ManagedIdentityIdType": "ClientId", "Id": "x"}, http_client=httpx.AsyncClient()
     )
+
+
+@pytest.mark.parametrize("how", ["aclose", "async with"])
+async def test_a_closed_client_is_closed(
+    monkeypatch: pytest.MonkeyPatch, mi_emulator: E, mi_http: httpx.AsyncClient, how: str
+) -> None:
+    """After aclose() (or `async with`), a cached resource raises as a new one does."""
+    use_source(monkeypatch, mi_emulator, "imds")
+    client = ManagedIdentityClient(SystemAssignedManagedIdentity(), http_client=mi_http)
+    assert "access_token" in await client.acquire_token_for_client(resource=VAULT)
+    if how == "aclose":
+        await client.aclose()
+    else:
+        async with client:
+            pass
+    expected = (
+        "This ManagedIdentityClient was closed (aclose() or the end of `async with`); "
+        "create a new one"
+    )
+    for resource in (VAULT, "https://storage.azure.com"):
+        with pytest.raises(RuntimeError) as raised:
+            await client.acquire_token_for_client(resource=resource)
+        assert str(raised.value) == expected
+    with pytest.raises(RuntimeError, match="was closed"):
+        await client.__aenter__()
+    assert mi_emulator.counts["imds"] == 1
+    assert not mi_http.is_closed  # the caller's client stays open
+    await client.aclose()

@@ -56,7 +56,7 @@ async def test_two_processes_share_a_file_cache(
     async def one_process(managed: Any) -> dict[str, Any]:
         cache = PersistedTokenCache(FilePersistence(path))
         client = ManagedIdentityClient(managed, http_client=mi_http, token_cache=cache)
-        return await client.acquire_token_for_client(resource=VAULT)
+        return dict(await client.acquire_token_for_client(resource=VAULT))
 
     first = await one_process(managed)
     assert first["token_source"] == "identity_provider", first

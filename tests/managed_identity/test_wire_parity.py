@@ -56,7 +56,7 @@ async def run_ours(identity: Any, served: Served) -> dict[str, Any]:
         httpx.AsyncClient(trust_env=False) as http,
         Ours(identity, http_client=http) as client,
     ):
-        return await client.acquire_token_for_client(resource=RESOURCE)
+        return dict(await client.acquire_token_for_client(resource=RESOURCE))
 
 
 def compare(theirs: RecordedRequest, ours: RecordedRequest) -> None:

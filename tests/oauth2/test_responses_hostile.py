@@ -91,7 +91,7 @@ async def test_every_waiter_of_a_shared_request_gets_the_error_dict(
         results: list[dict[str, Any]] = []
 
         async def one() -> None:
-            results.append(await app.acquire_token_for_client(SCOPES))
+            results.append(dict(await app.acquire_token_for_client(SCOPES)))
 
         async with anyio.create_task_group() as tg:
             for _ in range(5):

@@ -30,7 +30,7 @@ async def two_cold_requests(
     ) as app:
         first = await app.acquire_token_for_client(["api:read"])
         second = await app.acquire_token_for_client(["api:write"])
-    return [first, second]
+    return [dict(first), dict(second)]
 
 
 async def test_client_secret_two_cold_requests_are_both_accepted(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import anyio
@@ -56,7 +56,9 @@ def token_posts(outcome: Outcome) -> list[Any]:
 # --- params= and timeout= on every token request ---------------------------------------------
 
 
-def user_calls(app: Any, signed_in: dict[str, Any], account: Any) -> dict[str, Callable[[], Any]]:
+def user_calls(
+    app: Any, signed_in: Mapping[str, Any], account: Any
+) -> dict[str, Callable[[], Any]]:
     """The user flows that send a token request, each with ``params=`` and ``timeout=``."""
     options: dict[str, Any] = {"params": PARAMS, "timeout": TIMEOUT}
     return {
