@@ -153,7 +153,7 @@ def _serves(issued: Issued, query: TokenQuery) -> bool:
     )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     written=st.lists(tokens, min_size=1, max_size=25),
     asked=st.lists(queries, min_size=1, max_size=12),

@@ -28,7 +28,7 @@ from .conftest import SCOPES, sign_in
 
 pytestmark = pytest.mark.anyio
 
-ROUNDS = 40
+ROUNDS = 25
 
 
 class Wobbly:
