@@ -13,6 +13,9 @@ that its CPU work (TLS, JSON, RS256 signing) does not compete with the clients f
     credentials on one aiohttp session, and plain ``httpx.AsyncClient`` POSTs (the floor); with
     a client secret and with a certificate.
 
+Then the sections of ``user_tokens.py`` (issue 3), ``persistence.py`` (issue 5) and ``core.py``
+(issue 8: CPU per cold fetch on an in-process transport vs plain httpx, fill growth, hits).
+
 Benchmarks never assert: targets are printed as PASS/MISS for information, and the exit status
 is 0 whatever the figures. See ``benchmarks/README.md``.
 """
@@ -546,6 +549,7 @@ def run(options: argparse.Namespace) -> str:
         hits = bench_hits(server, plan, options.backend)
         fetches = bench_fetches(server, plan, options.backend)
     report = format_report(options, plan, hits, fetches)
+    import core  # issue 8: CPU per cold fetch vs plain httpx, fill growth, hits vs msal
     import persistence  # issue 5: cache hits with file and Redis persistence, vs msal-extensions
     import user_tokens  # issue 3: silent hits and get_accounts at 1 to 10,000 accounts
 
@@ -555,6 +559,8 @@ def run(options: argparse.Namespace) -> str:
         + user_tokens.report(quick=options.quick, backend=options.backend)
         + "\n\n"
         + persistence.report(quick=options.quick)
+        + "\n\n"
+        + core.report(quick=options.quick, backend=options.backend)
     )
 
 

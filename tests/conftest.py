@@ -66,13 +66,15 @@ def make_cca(http: httpx.AsyncClient) -> Callable[..., Any]:
     return make
 
 
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from pathlib import Path
+
+from msal_async.testing import TLSFiles, generate_tls_files, serve_in_thread
 
 
 @dataclass
 class HttpsAuthority:
-    """The emulator served over real HTTPS on 127.0.0.1 with a trustme CA."""
+    """The emulator served over real HTTPS on 127.0.0.1 (the session's test CA)."""
 
     emulator: AuthorityEmulator
     base_url: str
@@ -84,26 +86,49 @@ class HttpsAuthority:
         return f"{self.base_url}/{DEMO_TENANT_ID}"
 
 
+@pytest.fixture(scope="session")
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TLSFiles:
+    """The one test certificate: a throwaway CA and a server certificate for 127.0.0.1, ::1
+    and localhost, shared by every HTTPS server of the session (clients: ``verify=ca_file``)."""
+    return generate_tls_files(tmp_path_factory.mktemp("tls"))
+
+
+ServeHttps = Callable[[Any], AbstractContextManager[str]]
+ServeAuthority = Callable[..., AbstractContextManager[HttpsAuthority]]
+
+
+@pytest.fixture(scope="session")
+def serve_https(tls_files: TLSFiles) -> ServeHttps:
+    """``with serve_https(asgi_app) as base_url:`` any ASGI app over HTTPS on 127.0.0.1."""
+
+    def serve(app: Any) -> AbstractContextManager[str]:
+        return serve_in_thread(app, tls=tls_files)
+
+    return serve
+
+
+@pytest.fixture(scope="session")
+def serve_authority(serve_https: ServeHttps, tls_files: TLSFiles) -> ServeAuthority:
+    """The one way tests serve the emulator over TLS.
+
+    ``with serve_authority(emulator) as https:`` serves it (or ``front=``, an ASGI app in
+    front of it: a federation server, a response-bending wrapper) and yields an
+    :class:`HttpsAuthority`.
+    """
+
+    @contextmanager
+    def serve(emulator: AuthorityEmulator, front: Any = None) -> Iterator[HttpsAuthority]:
+        with serve_https(emulator if front is None else front) as base_url:
+            yield HttpsAuthority(emulator, base_url, str(tls_files.ca_file))
+
+    return serve
+
+
 @pytest.fixture(scope="module")
-def https_authority(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpsAuthority]:
+def https_authority(serve_authority: ServeAuthority) -> Iterator[HttpsAuthority]:
     """Serve one emulator over HTTPS for a test module (reset it per test as needed)."""
-    import trustme
-
-    from msal_async.testing import TLSFiles, serve_in_thread
-
-    folder: Path = tmp_path_factory.mktemp("tls")
-    ca = trustme.CA()
-    cert = ca.issue_cert("127.0.0.1", "localhost")
-    ca_file, certfile, keyfile = folder / "ca.pem", folder / "cert.pem", folder / "key.pem"
-    ca.cert_pem.write_to_path(str(ca_file))
-    cert.cert_chain_pems[0].write_to_path(str(certfile))
-    for extra in cert.cert_chain_pems[1:]:
-        extra.write_to_path(str(certfile), append=True)
-    cert.private_key_pem.write_to_path(str(keyfile))
-    emulator = AuthorityEmulator()
-    tls = TLSFiles(certfile=certfile, keyfile=keyfile, ca_file=ca_file)
-    with serve_in_thread(emulator, tls=tls) as base_url:
-        yield HttpsAuthority(emulator, base_url, str(ca_file))
+    with serve_authority(AuthorityEmulator()) as https:
+        yield https
 
 
 def requests_session_trusting(ca_file: str) -> Any:

@@ -37,10 +37,9 @@ from msal_async.testing import (
     AuthorityEmulator,
     ManagedIdentityEmulator,
     TLSFiles,
-    generate_tls_files,
-    serve_in_thread,
 )
 
+from .conftest import ServeHttps
 from .resource_server import API_RESOURCE, VAULT_RESOURCE, ProtectedResource
 
 pytestmark = pytest.mark.anyio
@@ -333,16 +332,13 @@ class Served:
     tls: TLSFiles
 
 
-@pytest.fixture(scope="module")
-def tls(tmp_path_factory: pytest.TempPathFactory) -> TLSFiles:
-    return generate_tls_files(tmp_path_factory.mktemp("resource-tls"))
-
-
 @pytest.fixture
-def served(emulator: AuthorityEmulator, tls: TLSFiles) -> Iterator[Served]:
+def served(
+    emulator: AuthorityEmulator, serve_https: ServeHttps, tls_files: TLSFiles
+) -> Iterator[Served]:
     resource = ProtectedResource(emulator, AUTHORITY, {"db-password": "s3cr3t-value"})
-    with serve_in_thread(resource, tls=tls) as base_url:
-        yield Served(resource, base_url, tls)
+    with serve_https(resource) as base_url:
+        yield Served(resource, base_url, tls_files)
 
 
 def azure_transport(backend: str, ca_file: Path) -> AsyncHttpTransport[Any, Any]:

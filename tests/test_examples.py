@@ -25,10 +25,10 @@ from msal_async.testing import (
     DEMO_CLIENT_SECRET,
     DEMO_TENANT_ID,
     AuthorityEmulator,
-    generate_tls_files,
     serve_in_thread,
 )
 
+from .conftest import ServeAuthority, ServeHttps
 from .resource_server import ProtectedResource
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -47,21 +47,19 @@ class Stack:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    tls = generate_tls_files(tmp_path_factory.mktemp("examples-tls"))
+def stack(serve_authority: ServeAuthority, serve_https: ServeHttps) -> Iterator[Stack]:
     emulator = AuthorityEmulator()
     emulator.register_client(PUBLIC_CLIENT_ID)
-    with serve_in_thread(emulator, tls=tls) as authority_host:
-        resource = ProtectedResource(
-            emulator, f"{authority_host}/{DEMO_TENANT_ID}", {"db-password": "s3cr3t"}
-        )
-        with serve_in_thread(resource, tls=tls) as api_url:
+    with serve_authority(emulator) as https:
+        authority_host = https.base_url
+        resource = ProtectedResource(emulator, https.authority, {"db-password": "s3cr3t"})
+        with serve_https(resource) as api_url:
             env = {
                 "AZURE_AUTHORITY_HOST": authority_host,
                 "AZURE_TENANT_ID": DEMO_TENANT_ID,
                 "AZURE_CLIENT_ID": DEMO_CLIENT_ID,
                 "AZURE_CLIENT_SECRET": DEMO_CLIENT_SECRET,
-                "MSAL_ASYNC_CA_FILE": str(tls.ca_file),
+                "MSAL_ASYNC_CA_FILE": https.ca_file,
                 "API_SCOPE": "api://orders/.default",
             }
             yield Stack(emulator, resource, authority_host, api_url, env)

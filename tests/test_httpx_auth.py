@@ -21,10 +21,9 @@ from msal_async.testing import (
     DEMO_TENANT_ID,
     AuthorityEmulator,
     TLSFiles,
-    generate_tls_files,
-    serve_in_thread,
 )
 
+from .conftest import ServeHttps
 from .resource_server import API_RESOURCE, ProtectedResource
 
 pytestmark = pytest.mark.anyio
@@ -193,19 +192,14 @@ async def test_arguments_are_checked(make_cca: Make) -> None:
             BearerAuth(mi, ["https://a/.default", "https://b/.default"])
 
 
-@pytest.fixture(scope="module")
-def tls(tmp_path_factory: pytest.TempPathFactory) -> TLSFiles:
-    return generate_tls_files(tmp_path_factory.mktemp("api-tls"))
-
-
 async def test_over_https_to_a_real_server(
-    make_cca: Make, emulator: AuthorityEmulator, tls: TLSFiles
+    make_cca: Make, emulator: AuthorityEmulator, serve_https: ServeHttps, tls_files: TLSFiles
 ) -> None:
     import ssl
 
     resource = ProtectedResource(emulator, AUTHORITY, {})
-    with serve_in_thread(resource, tls=tls) as base_url:
-        verify = ssl.create_default_context(cafile=str(tls.ca_file))
+    with serve_https(resource) as base_url:
+        verify = ssl.create_default_context(cafile=str(tls_files.ca_file))
         async with httpx.AsyncClient(auth=BearerAuth(make_cca(), SCOPES), verify=verify) as c:
             await c.get(f"{base_url}/api/one")
             resource.revoke(resource.seen_tokens[-1])

@@ -341,6 +341,10 @@ def entries_from_event(event: Mapping[str, Any], *, now: int) -> list[tuple[str,
         msg = "the response's id_token_claims is not an object"
         raise ValueError(msg)  # noqa: TRY004 (a bad value inside the event)
     client_info, home_account_id = parse_account(response, claims)
+    if home_account_id is None:
+        # A refresh answered without client_info or id_token (a generic OIDC provider asked
+        # for no ``openid``) still belongs to the account whose refresh token was redeemed.
+        home_account_id = event.get("home_account_id")
     target = " ".join(sorted(event.get("scope") or []))
     common: Entry = {
         "home_account_id": home_account_id,

@@ -477,6 +477,9 @@ class TokenCache(PartitionedCacheMixin):
         """
         reason = AT_ABSENT
         for key, entry in self._access_token_candidates(query, now):
+            if not query.key_id and entry.get("key_id"):
+                # Bound to a key (SSH certificate, PoP): never a Bearer answer. msal serves it.
+                continue
             token = CachedToken.parse(key, entry, partition_of(_AT, entry))
             state = EXPIRING if token is None else token.state(now)
             if state == EXPIRING:

@@ -277,6 +277,7 @@ class _Attempt:
             environment=self.environment,
             keep_refresh_token=False,
             skip_account_creation=True,  # a concurrent remove_account() stays removed (msal)
+            home_account_id=rt_entry.get("home_account_id"),  # when the answer names no one
         )
         new_rt = raw.get(REFRESH_TOKEN)
         rotate = (rt_entry, new_rt) if isinstance(new_rt, str) else None

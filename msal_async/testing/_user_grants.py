@@ -130,6 +130,11 @@ def _find_refresh_token(request: TokenRequest) -> IssuedRefreshToken:
     token = request.require("refresh_token")
     with settings.lock:
         record = settings.refresh_tokens.get(token)
+        if record is not None and record.revoked and settings.detect_reuse:
+            settings.reuses_detected += 1
+            for other in settings.refresh_tokens.values():
+                if other.username == record.username and other.client_id == record.client_id:
+                    other.revoked = True
     if record is None or record.revoked:
         raise _invalid_grant(
             9002313,

@@ -131,6 +131,10 @@ class UserTokenSettings:
         rotate_refresh_tokens: every refresh answers a new refresh token (Entra does).
         revoke_on_rotation: a rotated refresh token stops working (Entra keeps it valid;
             turn this on to catch double redemptions).
+        detect_reuse: presenting a revoked refresh token revokes every refresh token of that
+            user and app, as OAuth 2.1 providers do on refresh token reuse (RFC 9700 section
+            4.14.2): a client that lost a rotated token is locked out.
+        reuses_detected: how many times ``detect_reuse`` struck.
         codes: outstanding authorization codes.
         refresh_tokens: every refresh token issued, by value.
         require_consent: show the consent page until the user accepted every scope an app
@@ -144,6 +148,8 @@ class UserTokenSettings:
     families: dict[str, str] = field(default_factory=dict)
     rotate_refresh_tokens: bool = True
     revoke_on_rotation: bool = False
+    detect_reuse: bool = False
+    reuses_detected: int = 0
     codes: dict[str, AuthCode] = field(default_factory=dict)
     refresh_tokens: dict[str, IssuedRefreshToken] = field(default_factory=dict)
     require_consent: bool = False

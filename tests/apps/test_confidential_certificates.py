@@ -16,7 +16,7 @@ from msal_async import ConfidentialClientApplication
 from msal_async._region import region_detector
 from msal_async.testing import DEMO_TENANT_ID, AuthorityEmulator
 
-from ..conftest import requests_session_trusting
+from ..conftest import ServeAuthority, requests_session_trusting
 from ..credentials.certs import CERT_CLIENT_ID, CertSet, generate_cert_set
 
 pytestmark = pytest.mark.anyio
@@ -70,30 +70,19 @@ async def test_two_cold_requests_in_a_row_are_both_accepted(
 
 
 def test_msal_reuses_its_assertion_and_a_strict_server_rejects_the_second(
-    cert_set: CertSet, tmp_path: Path
+    cert_set: CertSet, serve_authority: ServeAuthority
 ) -> None:
     """Why we sign per request: msal 1.39 re-sends one jti for 540 s (OIDC Core 9)."""
-    import trustme
-
-    from msal_async.testing import TLSFiles, serve_in_thread
-
-    ca = trustme.CA()
-    issued = ca.issue_cert("127.0.0.1")
-    ca_file, cert_file, key_file = tmp_path / "ca.pem", tmp_path / "c.pem", tmp_path / "k.pem"
-    ca.cert_pem.write_to_path(str(ca_file))
-    issued.cert_chain_pems[0].write_to_path(str(cert_file))
-    issued.private_key_pem.write_to_path(str(key_file))
     emulator = AuthorityEmulator()
     emulator.register_client(CERT_CLIENT_ID, certificate=cert_set.cert_pem)
-    tls = TLSFiles(certfile=cert_file, keyfile=key_file, ca_file=ca_file)
     with (
-        serve_in_thread(emulator, tls=tls) as base_url,
-        requests_session_trusting(str(ca_file)) as session,
+        serve_authority(emulator) as https,
+        requests_session_trusting(https.ca_file) as session,
     ):
         app = msal.ConfidentialClientApplication(
             CERT_CLIENT_ID,
             client_credential=cert_set.credentials()["pem+certificate"],
-            authority=f"{base_url}/{DEMO_TENANT_ID}",
+            authority=https.authority,
             instance_discovery=False,
             http_client=session,
         )

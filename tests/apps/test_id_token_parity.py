@@ -18,9 +18,9 @@ import msal
 import pytest
 
 from msal_async import SerializableTokenCache
-from msal_async.testing import AuthorityEmulator, generate_tls_files, serve_in_thread
+from msal_async.testing import AuthorityEmulator
 
-from ..conftest import HttpsAuthority
+from ..conftest import HttpsAuthority, ServeAuthority
 from ..hostile import Bend
 from ..test_wire_parity import msal_session
 from .test_user_wire_parity import CLIENT_ID, SCOPES, USERNAME, msal_sign_in, our_sign_in, ours
@@ -37,14 +37,13 @@ def break_the_header(body: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def bent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpsAuthority]:
+def bent(serve_authority: ServeAuthority) -> Iterator[HttpsAuthority]:
     """The emulator over HTTPS, every token response's ID token with an unparseable header."""
     emulator = AuthorityEmulator()
     emulator.register_client(CLIENT_ID)
     emulator.add_user(USERNAME)
-    tls = generate_tls_files(tmp_path_factory.mktemp("tls-bent"))
-    with serve_in_thread(Bend(emulator, break_the_header), tls=tls) as base_url:
-        yield HttpsAuthority(emulator, base_url, str(tls.ca_file))
+    with serve_authority(emulator, front=Bend(emulator, break_the_header)) as https:
+        yield https
 
 
 def msal_scenario(https: HttpsAuthority) -> dict[str, Any]:

@@ -24,9 +24,6 @@ from msal_async.testing import (
     DEMO_CLIENT_ID,
     DEMO_CLIENT_SECRET,
     DEMO_TENANT_ID,
-    AuthorityEmulator,
-    generate_tls_files,
-    serve_in_thread,
 )
 
 
@@ -421,29 +418,6 @@ def redis_sentinel(tmp_path: Path) -> Iterator[SentinelServers]:
             process.wait(10)
         for server in (primary, *replicas):
             server.stop()
-
-
-@dataclass
-class ServedEmulator:
-    """The emulator served over HTTPS on 127.0.0.1 (one counter for every process)."""
-
-    emulator: AuthorityEmulator
-    base_url: str
-    ca_file: str
-
-    @property
-    def authority(self) -> str:
-        """The tenant authority URL."""
-        return f"{self.base_url}/{DEMO_TENANT_ID}"
-
-
-@pytest.fixture(scope="module")
-def served_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedEmulator]:
-    """One emulator over HTTPS for a module; tests reset it."""
-    tls = generate_tls_files(tmp_path_factory.mktemp("tls"))
-    emulator = AuthorityEmulator()
-    with serve_in_thread(emulator, tls=tls) as base_url:
-        yield ServedEmulator(emulator, base_url, str(tls.ca_file))
 
 
 def at_candidates(

@@ -13,7 +13,7 @@ import pytest
 
 from msal_async.testing import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 
-from .conftest import ServedEmulator
+from ..conftest import HttpsAuthority
 
 pytest.importorskip("msal_extensions", reason="pip install msal-extensions (in the test extra)")
 
@@ -76,7 +76,7 @@ def run_ours(path: str, authority: str, ca_file: str, scopes: list[str]) -> dict
     return out
 
 
-def spawn(kind: str, path: Path, served: ServedEmulator, scopes: list[str]) -> Any:
+def spawn(kind: str, path: Path, served: HttpsAuthority, scopes: list[str]) -> Any:
     return subprocess.Popen(
         [sys.executable, "-m", MODULE, kind, str(path), served.authority, served.ca_file, *scopes],
         cwd=ROOT,
@@ -93,25 +93,25 @@ def collect(process: Any) -> dict[str, str]:
 
 
 def test_msal_extensions_and_msal_async_share_one_file(
-    served_emulator: ServedEmulator, tmp_path: Path
+    https_authority: HttpsAuthority, tmp_path: Path
 ) -> None:
-    served_emulator.emulator.reset()
+    https_authority.emulator.reset()
     path = tmp_path / "shared_cache.json"
     theirs = [f"api://msal-ext-{i}/.default" for i in range(8)]
     ours = [f"api://msal-async-{i}/.default" for i in range(8)]
     # Both write the same file at the same time.
     first = [
-        spawn("msal", path, served_emulator, theirs),
-        spawn("ours", path, served_emulator, ours),
+        spawn("msal", path, https_authority, theirs),
+        spawn("ours", path, https_authority, ours),
     ]
     for process in first:
         assert set(collect(process).values()) == {"identity_provider"}
     # Each now sees the other's tokens, and its own.
-    seen_by_msal = collect(spawn("msal", path, served_emulator, ours + theirs))
-    seen_by_ours = collect(spawn("ours", path, served_emulator, theirs + ours))
+    seen_by_msal = collect(spawn("msal", path, https_authority, ours + theirs))
+    seen_by_ours = collect(spawn("ours", path, https_authority, theirs + ours))
     assert set(seen_by_msal.values()) == {"cache"}, seen_by_msal
     assert set(seen_by_ours.values()) == {"cache"}, seen_by_ours
-    assert served_emulator.emulator.counts["client_credentials"] == 16
+    assert https_authority.emulator.counts["client_credentials"] == 16
     state = json.loads(path.read_text())
     targets = {e["target"] for e in state["AccessToken"].values()}
     assert targets == set(theirs + ours)

@@ -13,7 +13,8 @@ import pytest
 
 from msal_async.testing import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_TENANT_ID
 
-from .conftest import RedisServer, ServedEmulator
+from ..conftest import HttpsAuthority
+from .conftest import RedisServer
 
 ROOT = Path(__file__).resolve().parents[2]
 MODULE = "tests.cache.test_persistence_stress"
@@ -62,7 +63,7 @@ def work(kind: str, location: str, authority: str, ca_file: str, seed: int) -> d
     return dict(sources)
 
 
-def run_fleet(kind: str, location: str, served: ServedEmulator) -> list[dict[str, Any]]:
+def run_fleet(kind: str, location: str, served: HttpsAuthority) -> list[dict[str, Any]]:
     processes = [
         subprocess.Popen(
             [
@@ -97,23 +98,23 @@ def check(outputs: list[dict[str, Any]]) -> None:
     assert set(total) <= {"cache", "identity_provider"}, total
 
 
-def test_file_cache_under_eight_processes(served_emulator: ServedEmulator, tmp_path: Path) -> None:
-    served_emulator.emulator.reset()
+def test_file_cache_under_eight_processes(https_authority: HttpsAuthority, tmp_path: Path) -> None:
+    https_authority.emulator.reset()
     path = tmp_path / "cache.json"
-    check(run_fleet("file", str(path), served_emulator))
+    check(run_fleet("file", str(path), https_authority))
     state = json.loads(path.read_text())  # parses: not corrupted
     assert {e["target"] for e in state["AccessToken"].values()} == set(SCOPES)
     leftovers = [p.name for p in tmp_path.iterdir() if p.name != "cache.json"]
     assert leftovers == []  # no temporary file, lock file or corrupt copy
-    assert served_emulator.emulator.counts["client_credentials"] >= len(SCOPES)
+    assert https_authority.emulator.counts["client_credentials"] >= len(SCOPES)
 
 
 def test_redis_cache_under_eight_processes(
-    served_emulator: ServedEmulator, redis: RedisServer
+    https_authority: HttpsAuthority, redis: RedisServer
 ) -> None:
     redis_asyncio = pytest.importorskip("redis", reason="pip install redis")
-    served_emulator.emulator.reset()
-    check(run_fleet("redis", redis.url, served_emulator))
+    https_authority.emulator.reset()
+    check(run_fleet("redis", redis.url, https_authority))
     client = redis_asyncio.Redis.from_url(redis.url)
     try:
         key = f"msal_async:cache:{{{DEMO_CLIENT_ID}_{DEMO_TENANT_ID}_AppTokenCache}}"
@@ -123,7 +124,7 @@ def test_redis_cache_under_eight_processes(
     finally:
         client.close()
     # The fleet single flight: one token request per scope across all processes.
-    assert served_emulator.emulator.counts["client_credentials"] == len(SCOPES)
+    assert https_authority.emulator.counts["client_credentials"] == len(SCOPES)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from msal_async import RedisPersistence
-from msal_async.testing import AuthorityEmulator, generate_tls_files
+from msal_async.testing import AuthorityEmulator, TLSFiles
 
 from .conftest import RedisServer, Workers, _binary, _free_port, command, command_stats
 
@@ -162,10 +162,10 @@ async def test_clients_it_cannot_use_are_refused() -> None:
 
 
 @pytest.fixture
-def tls_redis(tmp_path: Path) -> Iterator[tuple[RedisServer, str]]:
+def tls_redis(tmp_path: Path, tls_files: TLSFiles) -> Iterator[tuple[RedisServer, str]]:
     """A redis-server speaking TLS (and plain TCP for the fixture's health check); its
     rediss:// URL trusting the test CA."""
-    tls = generate_tls_files(tmp_path / "tls")
+    tls = tls_files
     tls_port = _free_port()
     server = RedisServer(
         _binary(),

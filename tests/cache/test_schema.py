@@ -336,3 +336,16 @@ def test_is_expired() -> None:
     assert not schema.is_expired({"expires_on": str(NOW)}, NOW)
     assert not schema.is_expired({}, NOW)
     assert not schema.is_expired({"expires_on": "soon"}, NOW)
+
+
+# --- the account of a refresh answer that names no one ---
+
+
+def test_a_refresh_answer_without_account_keeps_the_refreshed_account() -> None:
+    """A generic OIDC provider's refresh answer (no client_info, no id_token): the AT belongs
+    to the account whose refresh token was redeemed, not to "no account"."""
+    at = entries(event(home_account_id="sub-1"))[CredentialType.ACCESS_TOKEN]
+    assert at["home_account_id"] == "sub-1"
+    assert entries(event())[CredentialType.ACCESS_TOKEN]["home_account_id"] is None
+    named = event({"client_info": b64url_json({"uid": "u", "utid": "t"})}, home_account_id="x")
+    assert entries(named)[CredentialType.ACCESS_TOKEN]["home_account_id"] == "u.t"

@@ -18,11 +18,12 @@ from msal_async import BrowserInteractionTimeoutError, PublicClientApplication, 
 from msal_async.testing import (
     DEMO_TENANT_ID,
     AuthorityEmulator,
-    generate_tls_files,
+    TLSFiles,
     serve_in_thread,
 )
 
 from ..browser import SeleniumBrowser, chromium_binaries, launch_chromium
+from ..conftest import ServeAuthority
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
@@ -65,12 +66,10 @@ class Site:
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Site, Path]]:
+def site(serve_authority: ServeAuthority, tls_files: TLSFiles) -> Iterator[tuple[Site, Path]]:
     _need_chromium()
-    tls = generate_tls_files(tmp_path_factory.mktemp("tls"))
-    emulator = AuthorityEmulator()
-    with serve_in_thread(emulator, tls=tls) as base_url:
-        yield Site(emulator, base_url, str(tls.ca_file)), tls.certfile
+    with serve_authority(AuthorityEmulator()) as https:
+        yield Site(https.emulator, https.base_url, https.ca_file), tls_files.certfile
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -19,10 +18,9 @@ from msal_async.testing import (
     DEMO_TENANT_ID,
     AuthorityEmulator,
     FederationServer,
-    TLSFiles,
-    serve_in_thread,
 )
 
+from ..conftest import ServeAuthority
 from .conftest import PUBLIC_CLIENT_ID, USERNAME
 
 pytestmark = [
@@ -47,25 +45,15 @@ class _Served:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Served]:
+def served(serve_authority: ServeAuthority) -> Iterator[_Served]:
     """The emulator behind the fake AD FS, over HTTPS on 127.0.0.1."""
-    import trustme
-
-    folder: Path = tmp_path_factory.mktemp("tls-ropc")
-    ca = trustme.CA()
-    cert = ca.issue_cert("127.0.0.1", "localhost")
-    ca_file, certfile, keyfile = folder / "ca.pem", folder / "cert.pem", folder / "key.pem"
-    ca.cert_pem.write_to_path(str(ca_file))
-    cert.private_key_and_cert_chain_pem.write_to_path(str(certfile))
-    cert.private_key_pem.write_to_path(str(keyfile))
     emulator = AuthorityEmulator()
     emulator.register_client(PUBLIC_CLIENT_ID)
     emulator.add_user(USERNAME, password=PASSWORD)
     emulator.add_password_user(FEDERATED, PASSWORD, federated=True)
     federation = FederationServer(emulator)
-    tls = TLSFiles(certfile=certfile, keyfile=keyfile, ca_file=ca_file)
-    with serve_in_thread(federation, tls=tls) as base_url:
-        yield _Served(federation, base_url, str(ca_file))
+    with serve_authority(emulator, front=federation) as https:
+        yield _Served(federation, https.base_url, https.ca_file)
 
 
 class _PortAdapter(requests.adapters.HTTPAdapter):

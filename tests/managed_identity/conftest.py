@@ -16,6 +16,8 @@ from cryptography.hazmat.primitives import serialization
 from msal_async import ManagedIdentityClient
 from msal_async.testing import ManagedIdentityEmulator, TLSFiles, serve_in_thread
 
+from ..conftest import ServeHttps
+
 MI_VARIABLES = (
     "IDENTITY_ENDPOINT",
     "IDENTITY_HEADER",
@@ -87,20 +89,13 @@ class Served:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+def served(
+    tmp_path_factory: pytest.TempPathFactory, serve_https: ServeHttps, tls_files: TLSFiles
+) -> Iterator[Served]:
     """Serve one MI emulator over HTTP and HTTPS for a module."""
-    import trustme
-
-    folder = tmp_path_factory.mktemp("mi-tls")
-    ca = trustme.CA()
-    cert = ca.issue_cert("127.0.0.1")
-    certfile, keyfile = folder / "cert.pem", folder / "key.pem"
-    cert.cert_chain_pems[0].write_to_path(str(certfile))
-    cert.private_key_pem.write_to_path(str(keyfile))
-    ca.cert_pem.write_to_path(str(folder / "ca.pem"))
-    leaf = x509.load_pem_x509_certificate(cert.cert_chain_pems[0].bytes())
+    folder = tmp_path_factory.mktemp("mi")
+    leaf = x509.load_pem_x509_certificate(tls_files.certfile.read_bytes())
     thumbprint = hashlib.sha1(leaf.public_bytes(serialization.Encoding.DER)).hexdigest()  # noqa: S324
     emulator = ManagedIdentityEmulator()
-    tls = TLSFiles(certfile=certfile, keyfile=keyfile, ca_file=folder / "ca.pem")
-    with serve_in_thread(emulator) as http_url, serve_in_thread(emulator, tls=tls) as https_url:
+    with serve_in_thread(emulator) as http_url, serve_https(emulator) as https_url:
         yield Served(emulator, http_url, https_url, thumbprint, folder)

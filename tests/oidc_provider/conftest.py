@@ -1,8 +1,8 @@
 """The ``oidc_provider`` fixture: oidc-provider 8.x over HTTPS on 127.0.0.1, driven by plain HTTP.
 
 One Node.js process per test session (``server/server.mjs``, started on first use) serves
-the issuer https://127.0.0.1:PORT/oidc with a trustme certificate (``provider.ca_file``). The
-``/oidc`` path is needed: msal (and msal_async) reject an ``oidc_authority`` without a path
+the issuer https://127.0.0.1:PORT/oidc with the session's test certificate (the ``tls_files``
+fixture; ``provider.ca_file``). The ``/oidc`` path is needed: msal (and msal_async) reject an ``oidc_authority`` without a path
 segment; ``oidc_authority=provider.issuer`` finds ``{issuer}/.well-known/openid-configuration``
 and the issuer check is an exact match.
 Without Node.js the tests skip locally and fail in CI (``MSAL_ASYNC_CI=1``); a missing
@@ -71,6 +71,8 @@ from pathlib import Path
 from typing import IO, Any, NoReturn
 
 import pytest
+
+from msal_async.testing import TLSFiles
 
 from .harness import (
     CERT_CLIENT_ID,
@@ -201,18 +203,13 @@ def _stop(process: subprocess.Popen[str]) -> None:
 
 
 @pytest.fixture(scope="session")
-def oidc_provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OidcProvider]:
+def oidc_provider(
+    tmp_path_factory: pytest.TempPathFactory, tls_files: TLSFiles
+) -> Iterator[OidcProvider]:
     """Start oidc-provider once per session over HTTPS on 127.0.0.1 (see the module docstring)."""
-    import trustme
-
     node = _node()
     folder = tmp_path_factory.mktemp("oidc_provider")
-    ca = trustme.CA()
-    leaf = ca.issue_cert("127.0.0.1", "localhost")
-    ca_file, cert_file, key_file = folder / "ca.pem", folder / "cert.pem", folder / "key.pem"
-    ca.cert_pem.write_to_path(str(ca_file))
-    cert_file.write_bytes(b"".join(blob.bytes() for blob in leaf.cert_chain_pems))
-    leaf.private_key_pem.write_to_path(str(key_file))
+    ca_file, cert_file, key_file = tls_files.ca_file, tls_files.certfile, tls_files.keyfile
     client_cert = make_client_certificate()
     config = {
         "resource_servers": {RESOURCE: {"scope": " ".join(RESOURCE_SCOPES)}},

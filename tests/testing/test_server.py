@@ -14,7 +14,6 @@ import httpx
 import msal
 import pytest
 import requests
-import trustme
 
 from msal_async.testing import (
     DEMO_CLIENT_ID,
@@ -30,23 +29,6 @@ from msal_async.testing import (
 KEY = SigningKey.generate()
 
 
-@pytest.fixture(scope="module")
-def trustme_tls(tmp_path_factory: pytest.TempPathFactory) -> TLSFiles:
-    """A trustme CA and a server certificate for 127.0.0.1 and localhost."""
-    directory = tmp_path_factory.mktemp("trustme")
-    ca = trustme.CA()
-    server = ca.issue_cert("127.0.0.1", "localhost")
-    files = TLSFiles(
-        certfile=directory / "server.pem",
-        keyfile=directory / "server-key.pem",
-        ca_file=directory / "ca.pem",
-    )
-    server.cert_chain_pems[0].write_to_path(str(files.certfile))
-    server.private_key_pem.write_to_path(str(files.keyfile))
-    ca.cert_pem.write_to_path(str(files.ca_file))
-    return files
-
-
 @pytest.fixture
 def emulator() -> AuthorityEmulator:
     """A fresh emulator sharing one signing key across the module."""
@@ -54,9 +36,9 @@ def emulator() -> AuthorityEmulator:
 
 
 @pytest.fixture
-def served(emulator: AuthorityEmulator, trustme_tls: TLSFiles) -> Iterator[str]:
+def served(emulator: AuthorityEmulator, tls_files: TLSFiles) -> Iterator[str]:
     """The emulator on an HTTPS loopback port; yields its base URL."""
-    with serve_in_thread(emulator, tls=trustme_tls) as base_url:
+    with serve_in_thread(emulator, tls=tls_files) as base_url:
         yield base_url
 
 
@@ -65,10 +47,10 @@ def verify_context(tls: TLSFiles) -> ssl.SSLContext:
 
 
 def test_https_discovery_and_token_with_a_sync_httpx_client(
-    served: str, emulator: AuthorityEmulator, trustme_tls: TLSFiles
+    served: str, emulator: AuthorityEmulator, tls_files: TLSFiles
 ) -> None:
     assert served.startswith("https://127.0.0.1:")
-    with httpx.Client(base_url=served, verify=verify_context(trustme_tls)) as http:
+    with httpx.Client(base_url=served, verify=verify_context(tls_files)) as http:
         config = http.get(f"/{DEMO_TENANT_ID}/v2.0/.well-known/openid-configuration").json()
         token = http.post(
             config["token_endpoint"],
@@ -87,12 +69,12 @@ def test_https_discovery_and_token_with_a_sync_httpx_client(
 
 
 def test_real_msal_acquires_a_token_for_client(
-    served: str, emulator: AuthorityEmulator, trustme_tls: TLSFiles
+    served: str, emulator: AuthorityEmulator, tls_files: TLSFiles
 ) -> None:
     with requests.Session() as session:
         # REQUESTS_CA_BUNDLE in the environment would override session.verify.
         session.trust_env = False
-        session.verify = str(trustme_tls.ca_file)
+        session.verify = str(tls_files.ca_file)
         app = msal.ConfidentialClientApplication(
             DEMO_CLIENT_ID,
             client_credential=DEMO_CLIENT_SECRET,
@@ -116,11 +98,11 @@ def test_real_msal_acquires_a_token_for_client(
 
 
 def test_real_msal_sees_an_unknown_tenant_as_a_bad_authority(
-    served: str, trustme_tls: TLSFiles
+    served: str, tls_files: TLSFiles
 ) -> None:
     with requests.Session() as session:
         session.trust_env = False
-        session.verify = str(trustme_tls.ca_file)
+        session.verify = str(tls_files.ca_file)
         with pytest.raises(ValueError, match="Unable to get authority configuration"):
             msal.ConfidentialClientApplication(
                 DEMO_CLIENT_ID,
@@ -157,12 +139,12 @@ def test_plain_http_and_clean_shutdown(emulator: AuthorityEmulator) -> None:
 
 
 def test_idle_tls_keep_alive_does_not_hold_the_shutdown(
-    emulator: AuthorityEmulator, trustme_tls: TLSFiles
+    emulator: AuthorityEmulator, tls_files: TLSFiles
 ) -> None:
     session = requests.Session()
     session.trust_env = False
-    session.verify = str(trustme_tls.ca_file)
-    with serve_in_thread(emulator, tls=trustme_tls) as base_url:
+    session.verify = str(tls_files.ca_file)
+    with serve_in_thread(emulator, tls=tls_files) as base_url:
         assert session.get(f"{base_url}/common/discovery/v2.0/keys").ok
     session.close()
     assert not [t for t in threading.enumerate() if t.name == "msal-async-emulator"]
