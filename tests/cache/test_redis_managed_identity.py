@@ -33,8 +33,10 @@ pytest.importorskip("redis.asyncio", reason="pip install redis (the redis extra)
 ROOT = Path(__file__).resolve().parents[2]
 MODULE = "tests.cache.test_redis_managed_identity"
 VAULT = "https://vault.azure.net"
-MI_VARIABLES = ("IDENTITY_ENDPOINT", "IDENTITY_HEADER", "IDENTITY_SERVER_THUMBPRINT")
-MI_VARIABLES += ("IMDS_ENDPOINT", "MSI_ENDPOINT", "MSI_SECRET", "AZUREPS_HOST_ENVIRONMENT")
+MI_VARIABLES = (
+    *("IDENTITY_ENDPOINT", "IDENTITY_HEADER", "IDENTITY_SERVER_THUMBPRINT", "IMDS_ENDPOINT"),
+    *("MSI_ENDPOINT", "MSI_SECRET", "AZUREPS_HOST_ENVIRONMENT"),
+)
 
 
 @pytest.fixture
