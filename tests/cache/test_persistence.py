@@ -343,3 +343,51 @@ async def test_a_cancelled_fleet_lock_request_does_not_leak_the_lock() -> None:
         store.reply.set()
     assert scope.cancelled_caught
     assert store.held == {}  # the reply was received, so the lock was released
+
+
+class GatedLoadStore(AsyncPersistence):
+    """A partitioned store whose first load waits for ``release``; it counts loads."""
+
+    partitioned = True
+
+    def __init__(self) -> None:
+        self.loads = 0
+        self.reading = anyio.Event()
+        self.release = anyio.Event()
+
+    async def load(self, partition: str | None, known: Hashable | None) -> Loaded | None:
+        """A new version each time; the first read is held until ``release``."""
+        self.loads += 1
+        number = self.loads
+        if number == 1:
+            self.reading.set()
+            await self.release.wait()
+        return Loaded(number, {})
+
+    async def save(self, partition: str | None, update: Callable[[Document], Document]) -> Loaded:
+        """Nothing stored."""
+        return Loaded(0, update({}))
+
+
+async def test_fresh_loads_of_a_burst_share_one_read_that_begins_after_them() -> None:
+    # Many fleet locks won or released at once each need a read that begins after they asked:
+    # callers arriving while one runs share the next read, not one read each.
+    store = GatedLoadStore()
+    cache = PersistedTokenCache(store)
+    versions: list[Hashable] = []
+
+    async def fresh() -> None:
+        await cache._load_partition("p", fresh=True)
+        versions.append(cache._versions["p"])
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(fresh)
+        await store.reading.wait()  # the first read is under way
+        for _ in range(19):
+            tg.start_soon(fresh)
+        await anyio.wait_all_tasks_blocked()
+        assert store.loads == 1  # the others wait for the read after it, none joined it
+        store.release.set()
+    assert store.loads == 2
+    # Each caller holds what a read begun after its call returned (the first: read 1 or 2).
+    assert sorted(versions, key=str)[1:] == [2] * 19
