@@ -330,7 +330,12 @@ class PersistedTokenCache(SerializableTokenCache):
                 await self._load_partition(partition)
                 return None
             if token is not None:
-                await self._load_partition(partition, fresh=True)  # another worker's token?
+                try:
+                    await self._load_partition(partition, fresh=True)  # another worker's token?
+                except BaseException:  # cancelled (or failed) holding the lock: release it
+                    with anyio.CancelScope(shield=True):
+                        await self._unlock(name, token)
+                    raise
                 return (name, token)
             remaining = deadline - time.monotonic()
             released = remaining > 0 and await self.persistence.wait_unlocked(name, remaining)
