@@ -18,6 +18,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 import anyio
+import anyio.lowlevel
 
 from msal_async._cache.codec import UndecryptableDocument, apply_changes
 from msal_async._cache.partitions import SHARED, partition_key
@@ -85,10 +86,11 @@ class PersistedTokenCache(SerializableTokenCache):
         self._versions: dict[str | None, Hashable] = {}
         self._generation: dict[str | None, int] = {}
         self._loads = SingleFlight()
-        #: Per partition: the number of the next fresh load (not begun yet: callers join it) and
-        #: the end of the one under way (the next begins after it, so a burst shares one read).
-        self._fresh_next: dict[str | None, int] = {}
-        self._fresh_done: dict[str | None, anyio.Event] = {}
+        #: Per (event loop, partition) while fresh loads run: the number of the next one (not
+        #: begun yet: callers join it) and the end of the one under way (the next begins after
+        #: it, so a burst shares one read).
+        self._fresh_next: dict[tuple[object, str | None], int] = {}
+        self._fresh_done: dict[tuple[object, str | None], anyio.Event] = {}
         #: Changes a busy or unavailable store refused are waiting; offered again after
         #: ``_retry_at`` (the hot path is off meanwhile, so the next acquisition offers them).
         self._unsaved = False
@@ -176,28 +178,30 @@ class PersistedTokenCache(SerializableTokenCache):
                 self._evicted_partitions.discard(gone)
                 self._versions.pop(self._slot(gone), None)
         if fresh:
-            number = self._fresh_next.get(slot, 0)
-            await self._loads.run(("fresh", slot, number), partial(self._fresh, slot, number))
+            where = (anyio.lowlevel.current_token(), slot)
+            number = self._fresh_next.get(where, 0)
+            await self._loads.run(("fresh", slot, number), partial(self._fresh, where, number))
         elif self.persistence.unchanged(slot, self._versions.get(slot)):
             return
         else:
             await self._loads.run(("load", slot), partial(self._load, slot))
 
-    async def _fresh(self, slot: str | None, number: int) -> None:
+    async def _fresh(self, where: tuple[object, str | None], number: int) -> None:
         """A load that begins after every caller that joined it asked: callers that arrive
-        while the previous fresh load of ``slot`` runs share the next one (one read per burst,
-        not one per caller, when many fleet locks are won or released at once)."""
-        previous = self._fresh_done.get(slot)
-        self._fresh_done[slot] = done = anyio.Event()
+        while the previous fresh load of the partition runs share the next one (one read per
+        burst, not one per caller, when many fleet locks are won or released at once)."""
+        previous = self._fresh_done.get(where)
+        self._fresh_done[where] = done = anyio.Event()
         try:
             if previous is not None:
                 await previous.wait()
-            self._fresh_next[slot] = number + 1  # the read begins: later callers need another
-            await self._load(slot)
+            self._fresh_next[where] = number + 1  # the read begins: later callers need another
+            await self._load(where[1])
         finally:
             done.set()
-            if self._fresh_done.get(slot) is done:
-                del self._fresh_done[slot]
+            if self._fresh_done.get(where) is done:  # none queued behind it: forget the slot
+                del self._fresh_done[where]
+                self._fresh_next.pop(where, None)
 
     async def _load(self, slot: str | None) -> None:
         generation = self._generation.get(slot, 0)
