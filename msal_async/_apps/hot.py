@@ -7,7 +7,8 @@ still has its parsed token, that the token is still fresh by the one freshness r
 the cache is certainly current (a persistent cache asks its store: a stat, or Redis's
 invalidations). Anything else takes the full path, which remembers anew. The hot path never
 serves what the full path would not; it only skips the search. Slots hold keys only, never a
-token: what the cache evicts is gone.
+token: what the cache evicts is gone. With an entry limit (``max_entries``) there are never more
+slots than the limit: a full table first drops the slots whose token the cache no longer holds.
 """
 
 from __future__ import annotations
@@ -26,11 +27,13 @@ _LIMIT = 4096
 class HotSlots:
     """Remembered cache hits of one app, keyed by call shape."""
 
-    __slots__ = ("_cache", "_keys", "enabled")
+    __slots__ = ("_cache", "_keys", "_limit", "enabled")
 
     def __init__(self, cache: TokenCache) -> None:
         self._cache = cache
         self._keys: dict[Hashable, str] = {}
+        limit = cache._max_entries
+        self._limit = _LIMIT if limit is None else min(_LIMIT, limit)
         # A subclass overriding msal's methods must see every lookup: no hot path for it.
         self.enabled = not cache._msal_hooks
 
@@ -53,6 +56,10 @@ class HotSlots:
         """Remember the key of the token the full path served or wrote for ``shape``."""
         if not self.enabled or key is None:
             return
-        if len(self._keys) >= _LIMIT and shape not in self._keys:
-            self._keys.clear()
-        self._keys[shape] = key
+        keys = self._keys
+        if len(keys) >= self._limit and shape not in keys:
+            held = self._cache._holds_access_token
+            self._keys = keys = {s: k for s, k in keys.items() if held(k)}
+            if len(keys) >= self._limit:
+                keys.clear()
+        keys[shape] = key

@@ -18,6 +18,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 import anyio
+import anyio.lowlevel
 
 from msal_async._cache.codec import UndecryptableDocument, apply_changes
 from msal_async._cache.partitions import SHARED, partition_key
@@ -85,6 +86,11 @@ class PersistedTokenCache(SerializableTokenCache):
         self._versions: dict[str | None, Hashable] = {}
         self._generation: dict[str | None, int] = {}
         self._loads = SingleFlight()
+        #: Per (event loop, partition) while fresh loads run: the number of the next one (not
+        #: begun yet: callers join it) and the end of the one under way (the next begins after
+        #: it, so a burst shares one read).
+        self._fresh_next: dict[tuple[object, str | None], int] = {}
+        self._fresh_done: dict[tuple[object, str | None], anyio.Event] = {}
         #: Changes a busy or unavailable store refused are waiting; offered again after
         #: ``_retry_at`` (the hot path is off meanwhile, so the next acquisition offers them).
         self._unsaved = False
@@ -172,11 +178,30 @@ class PersistedTokenCache(SerializableTokenCache):
                 self._evicted_partitions.discard(gone)
                 self._versions.pop(self._slot(gone), None)
         if fresh:
-            await self._load(slot)
+            where = (anyio.lowlevel.current_token(), slot)
+            number = self._fresh_next.get(where, 0)
+            await self._loads.run(("fresh", slot, number), partial(self._fresh, where, number))
         elif self.persistence.unchanged(slot, self._versions.get(slot)):
             return
         else:
             await self._loads.run(("load", slot), partial(self._load, slot))
+
+    async def _fresh(self, where: tuple[object, str | None], number: int) -> None:
+        """A load that begins after every caller that joined it asked: callers that arrive
+        while the previous fresh load of the partition runs share the next one (one read per
+        burst, not one per caller, when many fleet locks are won or released at once)."""
+        previous = self._fresh_done.get(where)
+        self._fresh_done[where] = done = anyio.Event()
+        try:
+            if previous is not None:
+                await previous.wait()
+            self._fresh_next[where] = number + 1  # the read begins: later callers need another
+            await self._load(where[1])
+        finally:
+            done.set()
+            if self._fresh_done.get(where) is done:  # none queued behind it: forget the slot
+                del self._fresh_done[where]
+                self._fresh_next.pop(where, None)
 
     async def _load(self, slot: str | None) -> None:
         generation = self._generation.get(slot, 0)
@@ -309,7 +334,12 @@ class PersistedTokenCache(SerializableTokenCache):
                 await self._load_partition(partition)
                 return None
             if token is not None:
-                await self._load_partition(partition, fresh=True)  # another worker's token?
+                try:
+                    await self._load_partition(partition, fresh=True)  # another worker's token?
+                except BaseException:  # cancelled (or failed) holding the lock: release it
+                    with anyio.CancelScope(shield=True):
+                        await self._unlock(name, token)
+                    raise
                 return (name, token)
             remaining = deadline - time.monotonic()
             released = remaining > 0 and await self.persistence.wait_unlocked(name, remaining)

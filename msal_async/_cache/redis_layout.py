@@ -19,6 +19,7 @@ __all__ = [
     "SAVE",
     "UNLOCK",
     "cache_key",
+    "cache_pattern",
     "lock_key",
     "lock_name",
     "text",
@@ -84,6 +85,19 @@ def cache_key(namespace: str, partition: str | None) -> str:
         The key.
     """
     return f"{namespace}:cache:{{{_tag(partition)}}}"
+
+
+def cache_pattern(namespace: str) -> str:
+    """The ``SCAN`` glob pattern of every partition's key under ``namespace``.
+
+    Args:
+        namespace: The prefix (glob characters in it match only themselves).
+
+    Returns:
+        The pattern.
+    """
+    literal = "".join("\\" + c if c in "*?[]\\" else c for c in f"{namespace}:cache:")
+    return literal + "*"
 
 
 def lock_name(name: str, partition: str | None) -> str:

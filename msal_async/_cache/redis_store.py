@@ -37,6 +37,7 @@ from msal_async._cache.codec import (
     Document,
     check_key,
     encode,
+    is_plaintext,
     longest_lifetime,
 )
 from msal_async._cache.protocol import (
@@ -54,6 +55,7 @@ from msal_async._cache.redis_layout import (
     SAVE,
     UNLOCK,
     cache_key,
+    cache_pattern,
     lock_key,
     lock_name,
     text,
@@ -343,30 +345,40 @@ class RedisPersistence(AsyncPersistence):
                 self._tracking.end(key, ticket, seen)
 
     async def _save(self, key: str, update: Callable[[Document], Document]) -> Loaded:
-        read = self._script(LOAD)
         for attempt in range(_MAX_WRITE_ATTEMPTS):
-            reply = await self._breaker.call(lambda: read(keys=[key], args=[READ_ALL]))
-            stored: Document | None
-            if reply == -1:
-                state, stored = "*", None
-                self._values.not_a_hash(key)
-            elif not reply:
-                state, stored = "", {}
-            else:
-                state = text(reply[0])
-                stored = self._values.decode(key, state, reply[1] if len(reply) > 1 else b"")
+            state, blob = await self._read_raw(key)
+            stored = {} if blob is None else self._values.decode(key, state, blob)
             document = update(stored or {})  # a damaged value is overwritten
-            version = secrets.token_hex(8)
-            # An emptied partition stays (with a short TTL): a missing key means lost data,
-            # which workers restore, while an empty one means deleted tokens.
-            ttl = longest_lifetime(
-                document, now=int(time.time()), refresh_token_ttl=self.refresh_token_ttl
-            )
-            if await self._write(key, [state, version, encode(document, self._key), ttl]):
-                return Loaded(version, document)
-            await anyio.sleep(min(0.001 * 2**attempt, 0.05) * secrets.randbelow(100) / 100)
+            written = await self._store(key, state, document)
+            if written is not None:
+                return written
+            await _backoff(attempt)
         msg = f"gave up writing a cache partition after {_MAX_WRITE_ATTEMPTS} conflicting writes"
         raise RuntimeError(msg)
+
+    async def _read_raw(self, key: str) -> tuple[str, bytes | None]:
+        """``(state, stored bytes)``: the state the compare-and-set expects (the version, ``""``
+        when absent, ``"*"`` when not a hash) and the value (None when absent)."""
+        read = self._script(LOAD)
+        reply = await self._breaker.call(lambda: read(keys=[key], args=[READ_ALL]))
+        if reply == -1:
+            self._values.not_a_hash(key)
+            return "*", b""
+        if not reply:
+            return "", None
+        return text(reply[0]), reply[1] if len(reply) > 1 else b""
+
+    async def _store(self, key: str, state: str, document: Document) -> Loaded | None:
+        """Write ``document`` if the partition is still in ``state``; None when it is not."""
+        version = secrets.token_hex(8)
+        # An emptied partition stays (with a short TTL): a missing key means lost data,
+        # which workers restore, while an empty one means deleted tokens.
+        ttl = longest_lifetime(
+            document, now=int(time.time()), refresh_token_ttl=self.refresh_token_ttl
+        )
+        if await self._write(key, [state, version, encode(document, self._key), ttl]):
+            return Loaded(version, document)
+        return None
 
     async def _write(self, key: str, args: list[Any]) -> bool:
         """Compare-and-set one partition; with ``wait_for_replicas``, then WAIT on the same
@@ -401,6 +413,58 @@ class RedisPersistence(AsyncPersistence):
             self._lagging = False
             logger.warning("Token cache writes reach the required replicas again")
         return written
+
+    async def encrypt_plaintext_cache(self) -> list[str]:
+        """Encrypt, once, the plain-JSON partitions stored before ``encryption_key`` was set.
+
+        A persistence with a key refuses plain values (anyone who can write the Redis key could
+        have planted them) and never overwrites them; this explicit one-shot migration reads
+        every plain partition under ``namespace`` (``SCAN``; every primary of a Cluster) and
+        rewrites it encrypted under the key, with the same compare-and-set as a save, so a
+        concurrent write is never lost. Run it once, from one worker, when turning encryption
+        on for an existing Redis cache. Values already encrypted (under any key) are left alone.
+
+        Returns:
+            The Redis keys that were encrypted.
+
+        Raises:
+            ValueError: This persistence has no ``encryption_key``.
+            UnsupportedBackendError: Not running under asyncio.
+            StoreUnavailable: Redis failed a moment ago.
+            Exception: Redis failed.
+        """
+        if self._key is None:
+            msg = "encrypt_plaintext_cache() needs a RedisPersistence with an encryption_key"
+            raise ValueError(msg)
+        self._check_loop()
+        pattern = cache_pattern(self.namespace)
+        keys = [text(k) async for k in self._client.scan_iter(match=pattern, count=1000)]
+        encrypted = []
+        for key in sorted(set(keys)):
+            if await self._encrypt_one(key):
+                logger.warning("Encrypted the plain token cache partition %s", key)
+                encrypted.append(key)
+        return encrypted
+
+    async def _encrypt_one(self, key: str) -> bool:
+        ticket = self._tracking.begin(key) if self._tracking is not None else None
+        seen: str | None = None
+        try:
+            for attempt in range(_MAX_WRITE_ATTEMPTS):
+                state, blob = await self._read_raw(key)
+                if blob is None or not is_plaintext(blob):
+                    return False  # absent, or encrypted already
+                stored = self._values.decode(key, state, blob, allow_plaintext=True)
+                written = await self._store(key, state, stored or {})  # damaged: emptied
+                if written is not None:
+                    seen = str(written.version)
+                    return True
+                await _backoff(attempt)
+            msg = f"gave up encrypting {key} after {_MAX_WRITE_ATTEMPTS} conflicting writes"
+            raise RuntimeError(msg)
+        finally:
+            if ticket is not None and self._tracking is not None:
+                self._tracking.end(key, ticket, seen)
 
     async def try_lock(self, name: str) -> str | None:
         """Take a fleet lock for ``lock_ttl`` seconds if free (SET NX PX).
@@ -497,3 +561,8 @@ class RedisPersistence(AsyncPersistence):
             await self._tracking.aclose()
         for close in self._closers:
             await close()
+
+
+async def _backoff(attempt: int) -> None:
+    """A short random pause before writing again after a conflicting write."""
+    await anyio.sleep(min(0.001 * 2**attempt, 0.05) * secrets.randbelow(100) / 100)

@@ -30,13 +30,16 @@ class Values:
         self._key = key
         self._reported: set[tuple[str, str]] = set()  # (Redis key, version) of bad values logged
 
-    def decode(self, key: str, version: str, blob: bytes | None) -> Document | None:
+    def decode(
+        self, key: str, version: str, blob: bytes | None, *, allow_plaintext: bool = False
+    ) -> Document | None:
         """The stored document; None (logged once) for a damaged value.
 
         Args:
             key: The Redis key (for the log).
             version: The stored version (a bad value is logged once per version).
             blob: The stored bytes.
+            allow_plaintext: Read a plain value although a key is set (the migration only).
 
         Returns:
             The document, or None when the value is damaged.
@@ -46,7 +49,7 @@ class Values:
                 once per version).
         """
         try:
-            return decode(blob or b"", self._key)
+            return decode(blob or b"", self._key, allow_plaintext=allow_plaintext)
         except UndecryptableDocument as exc:
             self._report(key, version, "cannot be decrypted by this worker", exc)
             raise

@@ -554,6 +554,10 @@ class TokenCache(PartitionedCacheMixin):
                 self._book.touch_access_tokens([key], self._max_entries)
         return token
 
+    def _holds_access_token(self, key: str) -> bool:
+        """Whether an access token is stored under ``key`` (the hot path prunes its slots)."""
+        return isinstance((self._cache.get(_AT) or {}).get(key), dict)
+
     def _write(
         self,
         event: Mapping[str, Any],

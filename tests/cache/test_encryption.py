@@ -155,3 +155,66 @@ async def test_a_planted_plain_redis_value_is_never_served_nor_overwritten(
     finally:
         await store.aclose()
         await raw.aclose()
+
+
+def client_event(client_id: str, secret: str) -> dict[str, Any]:
+    """A client-credentials event for ``client_id`` in the demo tenant."""
+    return {
+        "client_id": client_id,
+        "scope": [SCOPE],
+        "token_endpoint": f"https://login.microsoftonline.com/{DEMO_TENANT_ID}/oauth2/v2.0/token",
+        "environment": "login.microsoftonline.com",
+        "response": {"access_token": secret, "expires_in": 3600},
+        "data": {},
+    }
+
+
+async def save_event(store: RedisPersistence, client_id: str, secret: str) -> str:
+    """Store one token of ``client_id`` through ``store``; the Redis key of its partition."""
+    cache = PersistedTokenCache(store)
+    cache.add(client_event(client_id, secret))
+    partition = app_partition(client_id, DEMO_TENANT_ID)
+    await cache.save(partition)
+    return store.key_of(partition)
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])  # redis-py's client is asyncio-only
+async def test_encrypting_a_plain_redis_cache_is_one_explicit_call(
+    make_cca: Make, emulator: AuthorityEmulator, redis: RedisServer
+) -> None:
+    redis_asyncio = pytest.importorskip("redis.asyncio", reason="pip install redis")
+    raw = redis_asyncio.from_url(redis.url)
+    plain = RedisPersistence(redis.url, tracking=False)
+    elsewhere = RedisPersistence(redis.url, namespace="other*", tracking=False)
+    foreign = RedisPersistence(redis.url, encryption_key=AESGCM.generate_key(bit_length=128))
+    store = RedisPersistence(redis.url, encryption_key=KEY)
+    try:
+        app = make_cca(token_cache=PersistedTokenCache(plain))
+        token = (await app.acquire_token_for_client([SCOPE]))["access_token"]
+        mine = store.key_of(app_partition(DEMO_CLIENT_ID, DEMO_TENANT_ID))
+        second = await save_event(plain, "second-client", "second-token")
+        other_namespace = await save_event(elsewhere, "third-client", "third-token")
+        other_key = await save_event(foreign, "fourth-client", "fourth-token")
+        await raw.set("msal_async:notes", "not a partition")
+        untouched = {k: await raw.dump(k) for k in (other_namespace, other_key)}
+
+        assert await store.encrypt_plaintext_cache() == sorted([mine, second])
+        for key in (mine, second):
+            stored = await raw.hget(key, "d")
+            assert not codec.is_plaintext(stored)
+            assert b"token" not in stored
+        assert {k: await raw.dump(k) for k in untouched} == untouched
+        assert await raw.get("msal_async:notes") == b"not a partition"
+        assert await store.encrypt_plaintext_cache() == []  # once: encrypted now
+
+        served = await make_cca(token_cache=PersistedTokenCache(store)).acquire_token_for_client(
+            [SCOPE]
+        )
+        assert (served["token_source"], served["access_token"]) == ("cache", token)
+        assert emulator.counts["client_credentials"] == 1
+        with pytest.raises(ValueError, match="encryption_key"):
+            await plain.encrypt_plaintext_cache()
+    finally:
+        for persistence in (plain, elsewhere, foreign, store):
+            await persistence.aclose()
+        await raw.aclose()

@@ -24,9 +24,10 @@ from msal_async import (
     TokenCache,
 )
 from msal_async._cache.codec import Document, apply_changes
+from msal_async._cache.partitions import app_partition
 from msal_async._cache.persistence import unsaved
 from msal_async._cache.protocol import AsyncPersistence, Loaded
-from msal_async.testing import DEMO_TENANT_ID, AuthorityEmulator
+from msal_async.testing import DEMO_CLIENT_ID, DEMO_TENANT_ID, AuthorityEmulator
 
 pytestmark = pytest.mark.anyio
 
@@ -74,6 +75,58 @@ async def test_an_unchanged_file_is_not_read_again(tmp_path: Path) -> None:
     again = await store.load(None, None)
     assert again is not None
     assert again.document == {"AppMetadata": {"k": {}}}
+
+
+class CountingFile(FilePersistence):
+    """A FilePersistence that counts the loads the cache asks for and the reads they made."""
+
+    def __init__(self, location: Path) -> None:
+        super().__init__(location)
+        self.loads = 0
+        self.reads = 0
+
+    async def load(self, partition: str | None, known: Hashable | None) -> Loaded | None:
+        self.loads += 1
+        loaded = await super().load(partition, known)
+        self.reads += loaded is not None  # None: unchanged, nothing read or parsed
+        return loaded
+
+
+def client_event(secret: str) -> dict[str, object]:
+    """A client-credentials event for the demo client's SCOPE, as another process writes it."""
+    return {
+        "client_id": DEMO_CLIENT_ID,
+        "scope": [SCOPE],
+        "token_endpoint": f"https://login.microsoftonline.com/{DEMO_TENANT_ID}/oauth2/v2.0/token",
+        "environment": "login.microsoftonline.com",
+        "response": {"access_token": secret, "expires_in": 3600},
+        "data": {},
+    }
+
+
+async def test_a_hit_does_not_read_an_unchanged_file_but_sees_another_writer(
+    make_cca: Make, emulator: AuthorityEmulator, tmp_path: Path
+) -> None:
+    path = tmp_path / "cache.json"
+    store = CountingFile(path)
+    app = make_cca(token_cache=PersistedTokenCache(store))
+    fetched = await app.acquire_token_for_client([SCOPE])
+    await app.acquire_token_for_client([SCOPE])
+    loads, reads = store.loads, store.reads
+    for _ in range(50):
+        hit = await app.acquire_token_for_client([SCOPE])
+        assert (hit["token_source"], hit["access_token"]) == ("cache", fetched["access_token"])
+    assert (store.loads, store.reads) == (loads, reads)  # a stat per hit, no read, no parse
+    # Another app (its own memory and store) replaces the token in the file.
+    other = PersistedTokenCache(FilePersistence(path))
+    other.add(client_event("rotated-by-another-app"))
+    await other.save(app_partition(DEMO_CLIENT_ID, DEMO_TENANT_ID))
+    seen = await app.acquire_token_for_client([SCOPE])  # the very next call sees it
+    assert (seen["token_source"], seen["access_token"]) == ("cache", "rotated-by-another-app")
+    assert store.reads == reads + 1
+    hit = await app.acquire_token_for_client([SCOPE])  # and the hot path serves it again
+    assert (hit["access_token"], store.reads) == ("rotated-by-another-app", reads + 1)
+    assert emulator.counts["client_credentials"] == 1
 
 
 async def test_a_missing_file_is_an_empty_cache(tmp_path: Path) -> None:
@@ -290,3 +343,51 @@ async def test_a_cancelled_fleet_lock_request_does_not_leak_the_lock() -> None:
         store.reply.set()
     assert scope.cancelled_caught
     assert store.held == {}  # the reply was received, so the lock was released
+
+
+class GatedLoadStore(AsyncPersistence):
+    """A partitioned store whose first load waits for ``release``; it counts loads."""
+
+    partitioned = True
+
+    def __init__(self) -> None:
+        self.loads = 0
+        self.reading = anyio.Event()
+        self.release = anyio.Event()
+
+    async def load(self, partition: str | None, known: Hashable | None) -> Loaded | None:
+        """A new version each time; the first read is held until ``release``."""
+        self.loads += 1
+        number = self.loads
+        if number == 1:
+            self.reading.set()
+            await self.release.wait()
+        return Loaded(number, {})
+
+    async def save(self, partition: str | None, update: Callable[[Document], Document]) -> Loaded:
+        """Nothing stored."""
+        return Loaded(0, update({}))
+
+
+async def test_fresh_loads_of_a_burst_share_one_read_that_begins_after_them() -> None:
+    # Many fleet locks won or released at once each need a read that begins after they asked:
+    # callers arriving while one runs share the next read, not one read each.
+    store = GatedLoadStore()
+    cache = PersistedTokenCache(store)
+    versions: list[Hashable] = []
+
+    async def fresh() -> None:
+        await cache._load_partition("p", fresh=True)
+        versions.append(cache._versions["p"])
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(fresh)
+        await store.reading.wait()  # the first read is under way
+        for _ in range(19):
+            tg.start_soon(fresh)
+        await anyio.wait_all_tasks_blocked()
+        assert store.loads == 1  # the others wait for the read after it, none joined it
+        store.release.set()
+    assert store.loads == 2
+    # Each caller holds what a read begun after its call returned (the first: read 1 or 2).
+    assert sorted(versions, key=str)[1:] == [2] * 19

@@ -1,4 +1,5 @@
-"""Smoke test of ``benchmarks/fleet.py``: ``--quick`` runs end to end and prints every section.
+"""Smoke test of ``benchmarks/fleet.py``: ``--quick`` runs end to end, prints every section and
+writes its figures and targets as JSON.
 
 Benchmarks never assert speed, and neither does this test: it checks that the fleet benchmark
 works (its servers, the child processes, every measurement) and reports every row.
@@ -7,6 +8,7 @@ works (its servers, the child processes, every measurement) and reports every ro
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 from pathlib import Path
 
@@ -18,7 +20,7 @@ FLEET = Path(__file__).resolve().parents[2] / "benchmarks" / "fleet.py"
 
 
 @pytest.mark.slow
-def test_quick_run_prints_every_section(capsys: pytest.CaptureFixture[str]) -> None:
+def test_quick_run_prints_every_section(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     _binary(), _binary("redis-cli")  # skip (or fail under CI) without Redis
     spec = importlib.util.spec_from_file_location("msal_async_fleet_benchmark", FLEET)
     assert spec is not None
@@ -27,7 +29,7 @@ def test_quick_run_prints_every_section(capsys: pytest.CaptureFixture[str]) -> N
     sys.modules[spec.name] = module
     try:
         spec.loader.exec_module(module)
-        assert module.main(["--quick"]) == 0
+        assert module.main(["--quick", "--json", str(tmp_path / "fleet.json")]) == 0
     finally:
         del sys.modules[spec.name]
     out = capsys.readouterr().out
@@ -52,6 +54,14 @@ def test_quick_run_prints_every_section(capsys: pytest.CaptureFixture[str]) -> N
         "polling (tracking off)",
         "(d) Memory in Redis",
         "user partition",
+        "os.stat of a cache file alone",
+        "target: file hit <= 3x the in-memory hit",
+        "target: Redis hit (tracking) <= 3x the in-memory hit",
+        "Targets:",
     ]:
         assert row in out, row
     assert "errors:" not in out
+    written = json.loads((tmp_path / "fleet.json").read_text())
+    assert set(written["hits"]) >= {"in memory", "FilePersistence (one file)", "Redis, tracking on"}
+    assert all(t["verdict"] in ("PASS", "MISS") for t in written["targets"].values())
+    assert written["herd"]["runs"]

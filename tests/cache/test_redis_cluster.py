@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from msal_async import ConfidentialClientApplication, PersistedTokenCache, RedisPersistence
+from msal_async._cache import codec
 from msal_async._cache.partitions import app_partition
 from msal_async.testing import DEMO_TENANT_ID, AuthorityEmulator
 
@@ -213,3 +214,37 @@ async def test_a_node_restart_mid_run(
             assert (await b.acquire_token_for_client([scope]))["token_source"] == "cache"
         await check_fresh_after(a, b, "api://after-restart/.default")
     assert emulator.counts["client_credentials"] == len(SCOPES) + 1
+
+
+async def test_plain_partitions_on_every_primary_are_encrypted_once(
+    redis_cluster: ClusterServers, workers: Workers
+) -> None:
+    key = b"k" * 32
+    plain = workers.store(redis_cluster.url, tracking=False)
+    written = []
+    for i in range(12):  # spread over the slots of all three primaries
+        cache = PersistedTokenCache(plain)
+        partition = app_partition(f"plain-app-{i}", DEMO_TENANT_ID)
+        cache.add(
+            {
+                "client_id": f"plain-app-{i}",
+                "scope": ["s"],
+                "token_endpoint": f"https://login.microsoftonline.com/{DEMO_TENANT_ID}/token",
+                "environment": "login.microsoftonline.com",
+                "response": {"access_token": f"plain-token-{i}", "expires_in": 3600},
+                "data": {},
+            }
+        )
+        await cache.save(partition)
+        written.append(plain.key_of(partition))
+    owners = {redis_cluster.owner(slot_of(k)).port for k in written}
+    assert len(owners) == 3
+    store = workers.store(redis_cluster.url, encryption_key=key)
+    assert await store.encrypt_plaintext_cache() == sorted(written)
+    for name in written:
+        node = redis_cluster.owner(slot_of(name))
+        assert not codec.is_plaintext(command(node.port, "HGET", name, "d"))
+    assert await store.encrypt_plaintext_cache() == []
+    reader = PersistedTokenCache(store)
+    await reader.load(app_partition("plain-app-3", DEMO_TENANT_ID))
+    assert [e["secret"] for e in reader.search("AccessToken", query={})] == ["plain-token-3"]
