@@ -104,7 +104,7 @@ def _loop_main(app: ConfidentialClientApplication, scope: str) -> Callable[[], A
         results: list[dict[str, Any]] = []
 
         async def one() -> None:
-            results.append(await app.acquire_token_for_client([scope]))
+            results.append(dict(await app.acquire_token_for_client([scope])))
 
         async with anyio.create_task_group() as group:
             for _ in range(CALLS_PER_LOOP):

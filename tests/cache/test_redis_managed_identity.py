@@ -91,7 +91,7 @@ async def test_concurrent_clients_of_a_fleet_send_one_request(
         ]
 
         async def acquire(client: ManagedIdentityClient) -> None:
-            results.append(await client.acquire_token_for_client(resource=VAULT))
+            results.append(dict(await client.acquire_token_for_client(resource=VAULT)))
 
         async with anyio.create_task_group() as tg:
             for client in mi:

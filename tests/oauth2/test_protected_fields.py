@@ -147,7 +147,7 @@ async def test_the_same_scope_with_and_without_data_scope_share_one_key(
         results: list[dict[str, Any]] = []
 
         async def call(data: dict[str, str] | None) -> None:
-            results.append(await app.acquire_token_for_client([ASKED], data=data))
+            results.append(dict(await app.acquire_token_for_client([ASKED], data=data)))
 
         async with anyio.create_task_group() as group:
             group.start_soon(call, {"scope": OTHER})
