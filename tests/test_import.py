@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from typing import Any
 
 import pytest
 
@@ -29,7 +30,7 @@ DEFERRED = (
 )
 
 
-def run_fresh(code: str) -> dict[str, object]:
+def run_fresh(code: str) -> Any:
     """Run ``code`` in a fresh interpreter; it prints one JSON object, returned here."""
     done = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],
@@ -39,8 +40,7 @@ def run_fresh(code: str) -> dict[str, object]:
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    result: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def test_import_loads_no_heavy_dependency() -> None:
@@ -56,6 +56,30 @@ def test_import_loads_no_heavy_dependency() -> None:
         assert name not in loaded, f"import msal_async imported {name}"
     ours = sorted(m for m in loaded if m.startswith("msal_async"))
     assert ours == ["msal_async", "msal_async._version"]
+
+
+def test_the_confidential_app_class_loads_no_certificate_or_optional_support() -> None:
+    """A secret-only app pays for neither cryptography, joserfc nor trio, WS-Trust, MI, Redis."""
+    loaded = set(
+        run_fresh(
+            """
+            import json, sys
+            from msal_async import ConfidentialClientApplication
+            print(json.dumps(sorted(sys.modules)))
+            """
+        )
+    )
+    for name in (
+        "cryptography",
+        "joserfc",
+        "trio",
+        "msal_async._managed_identity.client",
+        "msal_async._oauth2.wstrust",
+        "msal_async._loopback",
+        "msal_async._cache.redis_store",
+        "msal_async._cache.file_store",
+    ):
+        assert name not in loaded, f"ConfidentialClientApplication imported {name}"
 
 
 def test_every_public_name_loads_on_first_access() -> None:
