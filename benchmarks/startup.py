@@ -159,10 +159,10 @@ def print_table(report: dict[str, dict[str, Any]], runs: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15, help="interleaved rounds")
-    parser.add_argument("--quick", action="store_true", help="2 rounds (a smoke test)")
+    parser.add_argument("--quick", action="store_true", help="1 round (a smoke test)")
     parser.add_argument("--out", type=Path, default=RESULTS / "startup.json")
     args = parser.parse_args(argv)
-    runs = 2 if args.quick else args.runs
+    runs = 1 if args.quick else args.runs
     rows = [name for name, statement in STATEMENTS.items() if available(statement)]
     report = run(runs, rows)
     print_table(report, runs)

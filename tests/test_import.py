@@ -115,15 +115,11 @@ def test_unknown_name_raises_attribute_error() -> None:
 
 
 def test_confidential_app_with_secret_constructs_without_io_then_works() -> None:
-    """Construction touches no socket or subprocess; the first acquire then gets a token."""
+    """Construction touches no socket or subprocess and loads no HTTP stack; acquiring works."""
     result = run_fresh(
         """
         import json, sys
-        import anyio
         import msal_async
-        from msal_async.testing import (
-            DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_TENANT_ID, AuthorityEmulator, emulate,
-        )
 
         events = []
 
@@ -133,11 +129,25 @@ def test_confidential_app_with_secret_constructs_without_io_then_works() -> None
 
         sys.addaudithook(audit)
         app = msal_async.ConfidentialClientApplication(
+            "5f1b4a4e-2c0d-4b8e-9c43-2b1e8f5d7a10",
+            client_credential="a-client-secret",
+            authority="https://login.microsoftonline.com/contoso.onmicrosoft.com",
+        )
+        during_construction = list(events)
+        heavy = ("httpx", "httpcore", "h11", "asyncio", "cryptography", "joserfc", "trio")
+        loaded = [name for name in heavy if name in sys.modules]
+
+        import anyio
+        from msal_async.testing import (
+            DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_TENANT_ID, AuthorityEmulator, emulate,
+        )
+
+        # The emulator's demo client, on an app built before the emulator was routed in.
+        app = msal_async.ConfidentialClientApplication(
             DEMO_CLIENT_ID,
             client_credential=DEMO_CLIENT_SECRET,
             authority=f"https://login.microsoftonline.com/{DEMO_TENANT_ID}",
         )
-        during_construction = list(events)
 
         async def main():
             async with app:
@@ -147,6 +157,7 @@ def test_confidential_app_with_secret_constructs_without_io_then_works() -> None
             token = anyio.run(main)
         print(json.dumps({
             "events": during_construction,
+            "loaded": loaded,
             "token_type": token.get("token_type"),
             "has_token": bool(token.get("access_token")),
             "requests": emulator.counts.get("client_credentials", 0),
@@ -154,6 +165,7 @@ def test_confidential_app_with_secret_constructs_without_io_then_works() -> None
         """
     )
     assert result["events"] == []
+    assert result["loaded"] == []  # httpx and the pool load with the first request
     assert result["token_type"] == "Bearer"
     assert result["has_token"] is True
     assert result["requests"] == 1

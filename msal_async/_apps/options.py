@@ -6,10 +6,9 @@ Each message names the parameter, shows the bad value (secrets never) and says h
 from __future__ import annotations
 
 import ssl
+import sys
 from collections.abc import Mapping, MutableMapping
 from typing import Any
-
-import httpx
 
 from .._oauth2.claims import parse_claims
 from .._oauth2.requests import CallOptions
@@ -30,6 +29,7 @@ __all__ = [
     "check_region",
     "check_timeout",
     "check_verify",
+    "is_httpx_async_client",
 ]
 
 
@@ -87,9 +87,21 @@ def check_proxies(value: object) -> str | Mapping[str, str] | None:
     raise TypeError(msg)
 
 
+def _httpx_instance(value: object, name: str) -> bool:
+    # Without httpx imported nothing can be an httpx object: the app does not load httpx
+    # before its first request.
+    httpx = sys.modules.get("httpx")
+    return httpx is not None and isinstance(value, getattr(httpx, name))
+
+
+def is_httpx_async_client(value: object) -> bool:
+    """Whether ``value`` is an ``httpx.AsyncClient`` (without importing httpx for the check)."""
+    return _httpx_instance(value, "AsyncClient")
+
+
 def check_timeout(value: object) -> Any:
     """timeout: seconds (> 0), a (connect, read) tuple, an httpx.Timeout, or None."""
-    if value is None or isinstance(value, httpx.Timeout):
+    if value is None or _httpx_instance(value, "Timeout"):
         return value
     items = value if isinstance(value, tuple) else (value,)
     if len(items) not in (1, 2) or not all(
