@@ -17,7 +17,6 @@ import contextlib
 import functools
 import json
 import logging
-import ssl
 import sys
 import threading
 import uuid
@@ -33,6 +32,8 @@ from ._errors import MsalTransportError
 from ._version import CLIENT_SKU, __version__
 
 if TYPE_CHECKING:
+    import ssl
+
     import httpx
 
     from ._http.client import HttpClient
