@@ -72,6 +72,10 @@ def _share_strings(entry: Entry) -> Entry:
         value = entry.get(field)
         if type(value) is str:
             entry[field] = sys.intern(value)
+    # Entra usually sends ext_expires_in == expires_in: one string serves both fields.
+    expires_on = entry.get("expires_on")
+    if type(expires_on) is str and entry.get("extended_expires_on") == expires_on:
+        entry["extended_expires_on"] = expires_on
     return entry
 
 

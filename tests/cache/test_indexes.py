@@ -83,6 +83,7 @@ def test_entries_share_one_copy_of_repeated_strings() -> None:
     assert first["realm"] == second["realm"] == "tenant-1"
     assert first["realm"] is second["realm"]
     assert first["token_type"] is second["token_type"]
+    assert first["extended_expires_on"] is first["expires_on"]  # equal: one string
 
 
 def test_a_deserialized_cache_shares_repeated_strings_too() -> None:
