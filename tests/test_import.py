@@ -107,6 +107,10 @@ def test_every_public_name_loads_on_first_access() -> None:
     )
 
 
+def test_every_lazy_name_is_public() -> None:
+    assert set(msal_async._SOURCES) == set(msal_async.__all__) - {"__version__"}
+
+
 def test_unknown_name_raises_attribute_error() -> None:
     with pytest.raises(AttributeError, match="NoSuchThing"):
         msal_async.NoSuchThing  # noqa: B018
