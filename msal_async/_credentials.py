@@ -29,23 +29,13 @@ import warnings
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from joserfc.jwk import RSAKey
-from joserfc.jws import JWSRegistry
-
-from ._certificates import (
-    as_bytes,
-    check_pair,
-    extract_certs,
-    load_certificates,
-    load_pem_key,
-    load_pkcs12,
-    x5c_entry,
-    x5t,
-)
+# cryptography and joserfc load with the first certificate credential: an app with a client
+# secret never needs them (they cost more than the rest of the import of an app).
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from joserfc.jwk import RSAKey
 
 __all__ = [
     "ASSERTION_LIFETIME",
@@ -57,7 +47,6 @@ __all__ = [
     "ClientCredential",
     "ClientSecret",
     "CredentialOptions",
-    "extract_certs",
     "parse_client_credential",
 ]
 
@@ -135,10 +124,14 @@ class CertificateCredential:
     kind: str = "certificate"
     # The header's base64url segment, serialized once (x5c alone is a kilobyte or more).
     _header_segment: bytes = field(init=False, repr=False, compare=False)
+    _algorithm: Any = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        from joserfc.jws import JWSRegistry
+
         header = json.dumps(dict(self.header), separators=(",", ":")).encode()
         object.__setattr__(self, "_header_segment", _b64url(header))
+        object.__setattr__(self, "_algorithm", JWSRegistry.algorithms[self.header["alg"]])
 
     def __repr__(self) -> str:
         return f"CertificateCredential(alg={self.header.get('alg')!r}, key='***')"
@@ -166,7 +159,7 @@ class CertificateCredential:
         payload = json.dumps(claims, separators=(",", ":")).encode()
         # RFC 7515 section 7.1: header.payload.signature, each base64url without padding.
         signing_input = self._header_segment + b"." + _b64url(payload)
-        signature = JWSRegistry.algorithms[self.header["alg"]].sign(signing_input, self.key)
+        signature = self._algorithm.sign(signing_input, self.key)
         return (signing_input + b"." + _b64url(signature)).decode("ascii")
 
     async def form_fields(
@@ -270,6 +263,9 @@ class AutoRefresher:
 
 
 def _rsa(key: object, where: str) -> RSAKey:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from joserfc.jwk import RSAKey
+
     if not isinstance(key, rsa.RSAPrivateKey):
         msg = f"{where} must be an RSA private key, got {type(key).__name__}"
         raise ValueError(msg)  # noqa: TRY004 (a malformed credential is a ValueError, as in msal)
@@ -286,6 +282,8 @@ def _certificate(
     options: CredentialOptions,
 ) -> CertificateCredential:
     """Pick the algorithm as msal does: PS256 with SHA-256 unless AD FS, else RS256/SHA-1."""
+    from ._certificates import x5t
+
     header: dict[str, Any] = {"typ": "JWT"}
     if sha256 is not None and not options.is_adfs:
         header.update({"alg": "PS256", "x5t#S256": x5t(sha256)})
@@ -305,6 +303,17 @@ def _certificate(
 
 
 def _parse_pem(value: Mapping[str, Any], options: CredentialOptions) -> ClientCredential:
+    from cryptography.hazmat.primitives import serialization
+
+    from ._certificates import (
+        as_bytes,
+        check_pair,
+        extract_certs,
+        load_certificates,
+        load_pem_key,
+        x5c_entry,
+    )
+
     key = load_pem_key(value)
     thumbprint, public_certificate = value.get("thumbprint"), value.get("public_certificate")
     x5c: list[str] | None = None
@@ -361,6 +370,10 @@ def load_pfx(
     Raises:
         ValueError: a wrong passphrase, not a PFX, no key or certificate, or not RSA.
     """
+    from cryptography.hazmat.primitives import serialization
+
+    from ._certificates import extract_certs, load_pkcs12, x5c_entry
+
     key, cert = load_pkcs12(data, password)
     x5c: list[str] | None = None
     if public_certificate is True:
@@ -431,6 +444,8 @@ def _parse_pfx(value: Mapping[str, Any], options: CredentialOptions) -> ClientCr
     if not isinstance(path, str | Path):
         msg = "client_credential['private_key_pfx_path'] must be a file path string"
         raise ValueError(msg)  # noqa: TRY004 (a malformed credential is a ValueError, as in msal)
+    from ._certificates import as_bytes
+
     passphrase = value.get("passphrase")
     password = as_bytes(passphrase, "passphrase") if passphrase else None
     return PfxCredential(
@@ -525,3 +540,13 @@ def parse_client_credential(
         f"assertion), got {type(value).__name__}"
     )
     raise TypeError(msg)
+
+
+def __getattr__(name: str) -> Any:
+    """``extract_certs`` is re-exported from ``_certificates``, loaded on first use (PEP 562)."""
+    if name == "extract_certs":
+        from ._certificates import extract_certs
+
+        return extract_certs
+    msg = f"module {__name__!r} has no attribute {name!r}"
+    raise AttributeError(msg)

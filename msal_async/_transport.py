@@ -6,33 +6,39 @@ whose connection failed, a cap on response size, and msal's throttling (spec 8) 
 ``http_cache`` mapping so that it can be shared and persisted.
 
 The client an app builds for itself is made per event loop (``_http.loops``) over our own
-HTTP/1.1 pool (``_http.pool``); a client the caller passes is used as it is.
+HTTP/1.1 pool (``_http.pool``); a client the caller passes is used as it is. httpx and the
+pool load when the first request is built, not with the app: a process that constructs an app
+and never sends (or sends later) does not pay for them at start-up.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
-import ssl
 import sys
 import threading
 import uuid
 from collections.abc import AsyncGenerator, Mapping, MutableMapping
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import anyio
 import anyio.lowlevel
-import httpx
 
 from . import _clock, _log, _observe, _throttle
 from ._errors import MsalTransportError
-from ._http.client import GivenClient, HttpClient, OwnClient
-from ._http.config import DEFAULT_TIMEOUT, to_timeout
 from ._version import CLIENT_SKU, __version__
 
-__all__ = ["DEFAULT_TIMEOUT", "MAX_RESPONSE_BYTES", "HttpResponse", "Transport"]
+if TYPE_CHECKING:
+    import ssl
+
+    import httpx
+
+    from ._http.client import HttpClient
+
+__all__ = ["MAX_RESPONSE_BYTES", "HttpResponse", "Transport"]
 
 logger = logging.getLogger(_log.TRANSPORT)
 
@@ -44,12 +50,18 @@ HTTP_CACHE_CAPACITY = 1024
 PUBLIC_CLIENT_HOLD = 60.0
 CONFIDENTIAL_CLIENT_HOLD = 5.0
 
-#: Errors after which the request surely never reached the server: safe to send again. A POST
-#: is retried only on these (an auth code is single-use: re-sending a request the server may
-#: have handled would turn its answer into invalid_grant).
-_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout)
-#: A GET is idempotent, so a keep-alive connection the server closed under us is retried too.
-_GET_RETRYABLE = (*_NOT_SENT, httpx.RemoteProtocolError)
+
+@functools.cache
+def _retryable(method: str) -> tuple[type[httpx.HTTPError], ...]:
+    """The errors after which a request is sent once more (built with the first request)."""
+    import httpx
+
+    # Errors after which the request surely never reached the server: safe to send again. A
+    # POST is retried only on these (an auth code is single-use: re-sending a request the
+    # server may have handled would turn its answer into invalid_grant).
+    not_sent = (httpx.ConnectError, httpx.ConnectTimeout)
+    # A GET is idempotent, so a keep-alive connection the server closed under us is retried too.
+    return (*not_sent, httpx.RemoteProtocolError) if method == "GET" else not_sent
 
 
 @dataclass(frozen=True)
@@ -147,11 +159,13 @@ class Transport:
         is_public_client: bool = False,
     ) -> None:
         self._given_client = http_client
-        self._http: HttpClient = (
-            GivenClient(http_client)
-            if http_client is not None
-            else OwnClient(verify=verify, proxies=proxies, timeout=to_timeout(timeout))
-        )
+        self._own_options = (verify, proxies, timeout)
+        self._built: HttpClient | None = None
+        self._build_lock = threading.Lock()
+        if http_client is not None:
+            from ._http.client import GivenClient
+
+            self._built = GivenClient(http_client)
         self._store = _ExpiringStore(
             http_cache if http_cache is not None else {}, HTTP_CACHE_CAPACITY
         )
@@ -170,6 +184,23 @@ class Transport:
         self.requests_sent = 0
 
     @property
+    def _http(self) -> HttpClient:
+        """The client layer, built on first use (the app's own clients are per event loop)."""
+        built = self._built
+        if built is None:
+            with self._build_lock:
+                if self._built is None:
+                    from ._http.client import OwnClient
+                    from ._http.config import to_timeout
+
+                    verify, proxies, timeout = self._own_options
+                    self._built = OwnClient(
+                        verify=verify, proxies=proxies, timeout=to_timeout(timeout)
+                    )
+                built = self._built
+        return built
+
+    @property
     def owns_client(self) -> bool:
         """Whether the transport builds (and closes) its own clients (True unless one was given)."""
         return self._given_client is None
@@ -177,16 +208,21 @@ class Transport:
     @property
     def open_clients(self) -> int:
         """How many event loops hold a client this transport built (0 with a given client)."""
-        return len(self._http) if isinstance(self._http, OwnClient) else 0
+        if self._built is None:
+            return 0
+        from ._http.client import OwnClient  # loaded with the client layer
+
+        return len(self._built) if isinstance(self._built, OwnClient) else 0
 
     def current_client(self) -> httpx.AsyncClient | None:
         """The client requests from the calling event loop go through, if it exists yet."""
-        return self._http.current()
+        return None if self._built is None else self._built.current()
 
     async def aclose(self) -> None:
         """Close the clients this transport built (every loop's); a caller's client stays open."""
         self._closed = True
-        await self._http.aclose()
+        if self._built is not None:
+            await self._built.aclose()
 
     def _merge_headers(self, headers: Mapping[str, str] | None) -> dict[str, str]:
         merged = dict(self._headers)
@@ -219,6 +255,8 @@ class Transport:
             data=data,
             content=content,
         )
+        from ._http.config import to_timeout
+
         if timeout is not None:  # this call's own timeouts (msal relays timeout= per call)
             request.extensions["timeout"] = to_timeout(timeout).as_dict()
         observer = _observe.observer
@@ -230,9 +268,11 @@ class Transport:
             return response
 
     async def _attempts(self, request: httpx.Request) -> HttpResponse:
+        import httpx  # loaded by the client layer that built the request: a lookup
+
         method = request.method
         attempt = 0
-        retryable = _GET_RETRYABLE if method == "GET" else _NOT_SENT
+        retryable = _retryable(method)
         while True:
             try:
                 return await self._send(request)
@@ -388,6 +428,8 @@ def _transport_error(request: httpx.Request, exc: httpx.HTTPError) -> MsalTransp
     kind = type(exc).__name__
     # Network errors say what went wrong ("Connection refused"); protocol errors may quote a
     # header value (a secret: a client secret header, an Arc key), so only their kind is shown.
+    import httpx
+
     detail = f": {exc}" if isinstance(exc, httpx.ConnectError | httpx.TimeoutException) else ""
     return MsalTransportError(
         description=f"{request.method} {_safe_url(request)} failed: {kind}{detail}"

@@ -7,6 +7,7 @@ end to end (server, both libraries, every measurement) and reports every figure 
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
 import sys
 from collections.abc import Iterator
@@ -82,3 +83,54 @@ def test_quick_run_prints_every_row(
     assert re.search(r"msal_async: first .* last/first \d+\.\d+x\s+target", core)
     assert re.search(r"msal 1\.39:  first .* last/first \d+\.\d+x", core)
     assert len(re.findall(r"tokens: msal .* target >= 10x\s+(PASS|MISS)", core)) == 2
+
+
+def _load(name: str) -> ModuleType:
+    """A script of benchmarks/, loaded as a module."""
+    path = RUNNER.parent / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"msal_async_benchmark_{name}", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        del sys.modules[spec.name]
+    return module
+
+
+@pytest.mark.slow
+def test_startup_quick_prints_every_row_and_writes_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    startup = _load("startup")
+    out = tmp_path / "startup.json"
+    assert startup.main(["--quick", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    for statement in ("import msal_async", "import msal", "import azure.identity.aio"):
+        rows = [line for line in printed.splitlines() if line.startswith(statement + " ")]
+        assert len(rows) == 2, statement  # trio importable and hidden
+        assert all(re.search(r"\d+\.\d+\s+\d+\.\d+\s+\d+\.\d+\s+\d+\.\d+", r) for r in rows)
+    assert re.search(r"trio importable: \d+\.\d+x: (PASS|MISS)", printed)
+    assert re.search(r"trio hidden: \d+\.\d+x: (PASS|MISS)", printed)
+    report = json.loads(out.read_text())["rows"]
+    assert report["import msal_async"]["no_trio"]["loaded"] == []
+    assert "trio" not in report["import msal"]["no_trio"]["loaded"]
+
+
+@pytest.mark.slow
+def test_memory_quick_prints_both_libraries_and_the_ratio(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    memory = _load("memory")
+    out = tmp_path / "memory.json"
+    assert memory.main(["--quick", "--sizes", "500", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert re.search(r"500 msal_async\s+[\d,]+", printed)
+    assert re.search(r"msal\s+[\d,]+", printed)
+    assert re.search(r"ours/msal\s+\d+\.\d+x .* target <= 1\.0x: (PASS|MISS)", printed)
+    row = json.loads(out.read_text())["sizes"]["500"]
+    # Every token holds at least its own 1,300-character access token.
+    assert row["msal_async"]["bytes_per_token"] > 1300
+    assert row["msal"]["bytes_per_token"] > 1300

@@ -8,7 +8,7 @@ import sys
 import warnings
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
 if sys.version_info >= (3, 11):
@@ -18,7 +18,6 @@ else:  # typing_extensions comes with anyio on Python < 3.13
 
 import anyio
 import anyio.abc
-import httpx
 
 from .. import _log
 from .._authority import Authority, AuthorityBuilder
@@ -37,6 +36,9 @@ from .._types import Scopes, TokenResult
 from . import options
 from .hot import HotSlots
 from .user import UserTokenMethods
+
+if TYPE_CHECKING:
+    import httpx  # loaded with the first request (see _transport), not with the app
 
 __all__ = ["ClientApplication"]
 
@@ -127,7 +129,7 @@ class ClientApplication(UserTokenMethods):
                 "output to msal_async.SerializableTokenCache().deserialize()"
             )
             raise TypeError(msg)
-        if http_client is not None and not isinstance(http_client, httpx.AsyncClient):
+        if http_client is not None and not options.is_httpx_async_client(http_client):
             msg = (
                 "http_client must be an httpx.AsyncClient, got "
                 f"{type(http_client).__name__}; a synchronous client (requests.Session, "

@@ -5,16 +5,17 @@ Each message names the parameter, shows the bad value (secrets never) and says h
 
 from __future__ import annotations
 
-import ssl
+import sys
 from collections.abc import Mapping, MutableMapping
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any, cast
 
 from .._oauth2.claims import parse_claims
 from .._oauth2.requests import CallOptions
 from .._oauth2.user_tokens import validate_ssh_cert_data
 from .._region import check_region_name
+
+if TYPE_CHECKING:
+    import ssl
 
 __all__ = [
     "call_arguments",
@@ -31,6 +32,7 @@ __all__ = [
     "check_region",
     "check_timeout",
     "check_verify",
+    "is_httpx_async_client",
 ]
 
 
@@ -81,10 +83,10 @@ def check_optional_str(name: str, value: object) -> str | None:
 
 def check_verify(value: object) -> bool | str | ssl.SSLContext:
     """verify: True, False, a CA bundle path, or an ssl.SSLContext."""
-    if not isinstance(value, bool | str | ssl.SSLContext):
+    if not isinstance(value, bool | str) and not _loaded_instance(value, "ssl", "SSLContext"):
         msg = "verify"
         raise _type_error(msg, "True, False, a CA bundle path or an ssl.SSLContext", value)
-    return value
+    return cast("bool | str | ssl.SSLContext", value)
 
 
 def check_proxies(value: object) -> str | Mapping[str, str] | None:
@@ -102,9 +104,21 @@ def check_proxies(value: object) -> str | Mapping[str, str] | None:
     raise TypeError(msg)
 
 
+def _loaded_instance(value: object, module: str, name: str) -> bool:
+    # Whether value is a module.name, without importing the module for the check: until it is
+    # imported nothing can be an instance. The app loads httpx and ssl with its first request.
+    found = sys.modules.get(module)
+    return found is not None and isinstance(value, getattr(found, name))
+
+
+def is_httpx_async_client(value: object) -> bool:
+    """Whether ``value`` is an ``httpx.AsyncClient`` (without importing httpx for the check)."""
+    return _loaded_instance(value, "httpx", "AsyncClient")
+
+
 def check_timeout(value: object) -> Any:
     """timeout: seconds (> 0), a (connect, read) tuple, an httpx.Timeout, or None."""
-    if value is None or isinstance(value, httpx.Timeout):
+    if value is None or _loaded_instance(value, "httpx", "Timeout"):
         return value
     items = value if isinstance(value, tuple) else (value,)
     if len(items) not in (1, 2) or not all(

@@ -6,7 +6,7 @@ An index narrows the candidates of a lookup; the final match is always the schem
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 __all__ = ["AccessTokenIndex", "FoldedIndex", "Index"]
@@ -69,13 +69,48 @@ _GROUP_FIELDS = ("home_account_id", "environment", "client_id", "realm")
 
 
 class _Group:
-    """The AccessTokens of one (home_account_id, environment, client_id, realm)."""
+    """The AccessTokens of one (home_account_id, environment, client_id, realm).
+
+    ``scopes`` maps a scope to the keys holding it, in write order: the key itself while only
+    one token holds the scope (the common case: an app token per resource), a dict of keys
+    once several do. A one-key dict per token would cost more than the rest of the index.
+    """
 
     __slots__ = ("keys", "scopes")
 
     def __init__(self) -> None:
         self.keys: dict[str, None] = {}  # write order: a rewrite moves a key last
-        self.scopes: dict[str, dict[str, None]] = {}  # scope -> keys, write order
+        self.scopes: dict[str, str | dict[str, None]] = {}
+
+    def add_scope(self, scope: str, key: str) -> None:
+        """Record ``key`` as the newest holder of ``scope``."""
+        held = self.scopes.get(scope)
+        if held is None or held == key:
+            self.scopes[scope] = key
+        elif isinstance(held, str):
+            self.scopes[scope] = {held: None, key: None}
+        else:
+            held.pop(key, None)
+            held[key] = None
+
+    def discard_scope(self, scope: str, key: str) -> None:
+        """Forget ``key`` as a holder of ``scope``."""
+        held = self.scopes.get(scope)
+        if held is None:
+            return
+        if isinstance(held, str):
+            if held == key:
+                del self.scopes[scope]
+            return
+        held.pop(key, None)
+        if len(held) == 1:
+            self.scopes[scope] = next(iter(held))
+        elif not held:
+            del self.scopes[scope]
+
+
+def _holders(held: str | dict[str, None]) -> Collection[str]:
+    return (held,) if isinstance(held, str) else held
 
 
 def _scopes_of(entry: Mapping[str, Any]) -> set[str]:
@@ -123,9 +158,7 @@ class AccessTokenIndex:
         group.keys.pop(key, None)
         group.keys[key] = None
         for scope in _scopes_of(entry):
-            bucket = group.scopes.setdefault(scope, {})
-            bucket.pop(key, None)
-            bucket[key] = None
+            group.add_scope(scope, key)
 
     def discard(self, key: str, entry: Mapping[str, Any]) -> None:
         """Forget ``key``, which was stored with ``entry``."""
@@ -138,11 +171,7 @@ class AccessTokenIndex:
             return
         del group.keys[key]
         for scope in _scopes_of(entry):
-            bucket = group.scopes.get(scope)
-            if bucket is not None:
-                bucket.pop(key, None)
-                if not bucket:
-                    del group.scopes[scope]
+            group.discard_scope(scope, key)
         if not group.keys:
             del self.groups[group_key]
             homes = self.by_home[group_key[:2]]
@@ -163,13 +192,13 @@ class AccessTokenIndex:
         group = self.groups.get(partition)
         found: list[str] = []
         if group is not None:
-            buckets: list[dict[str, None]] = []
+            buckets: list[Collection[str]] = []
             for scope in set(scopes):
-                bucket = group.scopes.get(scope)
-                if bucket is None:
+                held = group.scopes.get(scope)
+                if held is None:
                     buckets = []
                     break
-                buckets.append(bucket)
+                buckets.append(_holders(held))
             if buckets:
                 buckets.sort(key=len)
                 first, rest = buckets[0], buckets[1:]

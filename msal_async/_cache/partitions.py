@@ -9,6 +9,7 @@ them. Everything here is synchronous and called with the token cache's lock held
 from __future__ import annotations
 
 import heapq
+import sys
 from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
@@ -66,7 +67,10 @@ def partition_of(section: str, entry: Mapping[str, Any]) -> str:
         return home
     if section == _APP_METADATA:
         return SHARED
-    return app_partition(str(entry.get("client_id") or ""), str(entry.get("realm") or ""))
+    # Interned: every app token of a tenant holds the one copy (in the book's LRU and heap).
+    return sys.intern(
+        app_partition(str(entry.get("client_id") or ""), str(entry.get("realm") or ""))
+    )
 
 
 def _expires_on(entry: Mapping[str, Any]) -> int | None:
@@ -85,9 +89,12 @@ class PartitionBook:
             None when no persistence records changes.
     """
 
-    __slots__ = ("_expiry", "at_lru", "count", "journal", "lru", "members")
+    __slots__ = ("_evicting", "_expiry", "at_lru", "count", "journal", "lru", "members")
 
-    def __init__(self) -> None:
+    def __init__(self, *, evicting: bool = True) -> None:
+        # Without an entry limit nothing is ever evicted: the per-token LRU and expiry heap
+        # would cost memory for every token and serve no one.
+        self._evicting = evicting
         self.members: dict[str, dict[Slot, None]] = {}
         self.journal: dict[str, dict[Slot, Any]] | None = None
         self.count = 0
@@ -108,7 +115,7 @@ class PartitionBook:
         if partition != SHARED:
             self.lru[partition] = None
             self.lru.move_to_end(partition)
-        if section == _ACCESS_TOKEN:
+        if section == _ACCESS_TOKEN and self._evicting:
             self.at_lru[slot] = partition
             self.at_lru.move_to_end(slot)
             expires_on = _expires_on(entry)

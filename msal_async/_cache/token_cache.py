@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import threading
 import warnings
 from collections.abc import Callable, Generator, Hashable, Iterable, Mapping
@@ -49,6 +50,33 @@ _MSAL_HOOKS = (
     "remove_idt",
     "remove_account",
 )
+
+
+#: Fields whose values repeat across many entries (one app, a few tenants, a few accounts):
+#: each entry holds the one interned copy instead of its own (a realm parsed from every
+#: token endpoint, a ``token_type`` parsed from every response).
+_SHARED_FIELDS = (
+    "credential_type",
+    "home_account_id",
+    "environment",
+    "client_id",
+    "realm",
+    "token_type",
+    "authority_type",
+)
+
+
+def _share_strings(entry: Entry) -> Entry:
+    """Swap the repeated string values of a new entry for their interned copies."""
+    for field in _SHARED_FIELDS:
+        value = entry.get(field)
+        if type(value) is str:
+            entry[field] = sys.intern(value)
+    # Entra usually sends ext_expires_in == expires_in: one string serves both fields.
+    expires_on = entry.get("expires_on")
+    if type(expires_on) is str and entry.get("extended_expires_on") == expires_on:
+        entry["extended_expires_on"] = expires_on
+    return entry
 
 
 def _uses_msal_hooks(cls: type) -> bool:
@@ -99,7 +127,7 @@ class TokenCache(PartitionedCacheMixin):
         self._indexes: dict[str, tuple[Index, ...]] = {}
         self._ats = AccessTokenIndex()
         self._parsed: dict[str, CachedToken] = {}
-        self._book = PartitionBook()
+        self._book = PartitionBook(evicting=max_entries is not None)
         self._max_entries = max_entries
         self._evicted_partitions: set[str] = set()
         self._msal_hooks = _uses_msal_hooks(type(self))
@@ -126,6 +154,7 @@ class TokenCache(PartitionedCacheMixin):
             if isinstance(section, dict):
                 for key, entry in section.items():
                     if isinstance(entry, dict):
+                        _share_strings(entry)
                         self._index(ct, key, entry)
                         self._book.added(ct, key, entry, record=False)
 
@@ -309,7 +338,7 @@ class TokenCache(PartitionedCacheMixin):
         Returns:
             The ``(section, key, entry)`` written.
         """
-        entries = schema.entries_from_event(event, now=now)
+        entries = [(ct, _share_strings(e)) for ct, e in schema.entries_from_event(event, now=now)]
         with self._lock:  # keys first: a failing key maker leaves the cache untouched
             keyed = [(ct, self.key_makers[ct](**entry), entry) for ct, entry in entries]
             if self._msal_hooks:

@@ -10,17 +10,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 from .. import _clock, _json, _log
 from .._errors import error_result
-from .._oauth2 import wstrust
 from .._oauth2.grants import PASSWORD, SAML_BEARER
 from .._oauth2.requests import NO_OPTIONS, CallOptions, TokenRequest
 from .._oauth2.responses import INVALID_RESPONSE, SERVER_ERROR
 from .._transport import HttpResponse
 from .context import AppContext, obtain_token
+
+# WS-Trust (and its XML parser) loads with the first federated sign-in.
+if TYPE_CHECKING:
+    from .._oauth2 import wstrust
 
 __all__ = ["acquire_token_by_username_password", "user_realm_url"]
 
@@ -78,6 +81,8 @@ async def _user_realm(
 async def _wstrust_endpoint(
     ctx: AppContext, realm: Mapping[str, Any], correlation_id: str
 ) -> wstrust.WsTrustEndpoint | dict[str, Any]:
+    from .._oauth2 import wstrust
+
     mex_url = realm.get("federation_metadata_url")
     fallback = realm.get("federation_active_auth_url") or ""
     if not mex_url:
@@ -113,6 +118,8 @@ async def _saml_assertion(
     password: str,
     correlation_id: str,
 ) -> wstrust.RstrResult | dict[str, Any]:
+    from .._oauth2 import wstrust
+
     endpoint = await _wstrust_endpoint(ctx, realm, correlation_id)
     if isinstance(endpoint, dict):
         return endpoint
@@ -152,6 +159,8 @@ async def _federated_request(
     base: dict[str, Any],
     correlation_id: str,
 ) -> TokenRequest | dict[str, Any]:
+    from .._oauth2 import wstrust
+
     saml = await _saml_assertion(ctx, realm, username, password, correlation_id)
     if isinstance(saml, dict):
         return saml
