@@ -62,8 +62,10 @@ async def test_requests_match_what_httpx_builds(
     assert request.content == expected.content
     assert request.extensions["timeout"] == httpx.Timeout(5.0).as_dict()
     # A retry sends the same request again: its body can be read more than once.
-    assert b"".join([part async for part in request.stream]) == expected.content
-    assert b"".join([part async for part in request.stream]) == expected.content
+    stream = request.stream
+    assert isinstance(stream, httpx.AsyncByteStream)
+    assert b"".join([part async for part in stream]) == expected.content
+    assert b"".join([part async for part in stream]) == expected.content
 
 
 @pytest.mark.anyio
