@@ -3,20 +3,11 @@
 The server has the demo client (a secret) and a certificate client whose key and certificate
 are written next to the TLS files, so that every library can sign assertions with them.
 Run alone as ``python benchmarks/emulator.py --serve-child DIR`` (what :func:`serve` does).
-
-azure-identity keeps the ``=`` padding of base64url in the JWS segments of its certificate
-assertions, which Entra accepts and the emulator does not yet (issue 11, item 10). Until it does,
-:class:`UnpadAssertions` stands in front of the emulator: it verifies such an assertion's PS256
-signature over the bytes as sent, with the registered certificate, and hands the emulator the
-same header and claims without padding, signed again with the client's key. That costs the
-server one RSA verification and one signature per azure-identity certificate request (the
-report shows server CPU); nothing else is touched (msal and msal_async send no padding).
 """
 
 from __future__ import annotations
 
 import argparse
-import base64
 import contextlib
 import datetime
 import json
@@ -24,16 +15,14 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Awaitable, Callable, Iterator, MutableMapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import urlsplit
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
@@ -127,83 +116,16 @@ def make_client_certificate(directory: Path) -> tuple[rsa.RSAPrivateKey, Path, P
     return key, key_file, cert_file, pfx_file
 
 
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Message, Receive, Send], Awaitable[None]]
-
-
-def _unpadded(b64: str) -> str:
-    return b64.rstrip("=")
-
-
-class UnpadAssertions:
-    """ASGI middleware: re-issue a padded certificate assertion (see the module's docstring).
-
-    Args:
-        app: the emulator.
-        key: the certificate client's private key.
-    """
-
-    def __init__(self, app: ASGIApp, key: rsa.RSAPrivateKey) -> None:
-        self.app = app
-        self.key = key
-
-    def _reissue(self, assertion: str) -> str:
-        header, claims, signature = assertion.split(".")
-        signed = f"{header}.{claims}".encode()
-        pss = padding.PSS(padding.MGF1(hashes.SHA256()), padding.PSS.AUTO)
-        try:
-            self.key.public_key().verify(
-                base64.urlsafe_b64decode(signature), signed, pss, hashes.SHA256()
-            )
-        except (InvalidSignature, ValueError):
-            return assertion  # the emulator answers it with its own error
-        again = f"{_unpadded(header)}.{_unpadded(claims)}".encode()
-        pss = padding.PSS(padding.MGF1(hashes.SHA256()), padding.PSS.DIGEST_LENGTH)
-        new = self.key.sign(again, pss, hashes.SHA256())
-        return again.decode() + "." + _unpadded(base64.urlsafe_b64encode(new).decode())
-
-    async def __call__(self, scope: Message, receive: Receive, send: Send) -> None:
-        """Forward the request, its form body rewritten only when an assertion has padding."""
-        if scope["type"] != "http" or scope.get("method") != "POST":
-            await self.app(scope, receive, send)
-            return
-        chunks: list[bytes] = []
-        while True:
-            message = await receive()
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body"):
-                break
-        body = b"".join(chunks)
-        if b"client_assertion=" in body and b"%3D" in body:
-            form = parse_qsl(body.decode(), keep_blank_values=True)
-            form = [(k, self._reissue(v) if k == "client_assertion" else v) for k, v in form]
-            body = urlencode(form).encode()
-            headers = [(k, v) for k, v in scope["headers"] if k.lower() != b"content-length"]
-            scope = {**scope, "headers": [*headers, (b"content-length", str(len(body)).encode())]}
-        sent = False
-
-        async def replay() -> Message:
-            nonlocal sent
-            if sent:
-                return await receive()  # the disconnect, when it comes
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        await self.app(scope, replay, send)
-
-
 @contextlib.contextmanager
 def _serve_here(directory: Path, latency: float) -> Iterator[Server]:
     tls = make_tls_files(directory)
-    key, key_file, cert_file, pfx_file = make_client_certificate(directory)
+    _key, key_file, cert_file, pfx_file = make_client_certificate(directory)
     emulator = AuthorityEmulator(latency=latency)
     emulator.register_client(CERT_CLIENT_ID, certificate=cert_file.read_bytes())
     # msal re-sends one memoised assertion for 540 s, as Entra allows; the emulator's check
     # for a replayed jti (on by default) would refuse msal's certificate requests.
     emulator.reject_replayed_assertions = False
-    with serve_in_thread(UnpadAssertions(emulator, key), tls=tls) as base_url:
+    with serve_in_thread(emulator, tls=tls) as base_url:
         yield Server(
             base_url, str(tls.ca_file), os.getpid(), str(key_file), str(cert_file), str(pfx_file)
         )
@@ -258,7 +180,7 @@ def process_cpu(pid: int) -> float | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``--serve-child DIR``: serve until stdin closes (used by :func:`serve`)."""
-    parser = argparse.ArgumentParser(prog="python benchmarks/server.py")
+    parser = argparse.ArgumentParser(prog="python benchmarks/emulator.py")
     parser.add_argument("--serve-child", metavar="DIR", required=True)
     parser.add_argument("--latency", type=float, default=LATENCY)
     options = parser.parse_args(argv)

@@ -32,6 +32,34 @@ _FORM = "application/x-www-form-urlencoded"
 _URL_CACHE_SIZE = 64
 
 
+#: Headers httpx's ``Request`` adds or reconciles itself (an empty body gets its own order).
+_SET_BY_HTTPX = frozenset({"host", "content-length", "transfer-encoding"})
+
+
+def _request_with_body(
+    method: str,
+    url: httpx.URL,
+    headers: dict[str, str],
+    content: bytes,
+    timeouts: dict[str, float | None],
+) -> httpx.Request:
+    """``httpx.Request(method, url, content=..., headers=...)``, with the same headers, cheaper.
+
+    httpx's constructor looks its headers up a dozen times (``Host``, ``Content-Length``, the
+    content type) and rebuilds them twice, about 60 µs of a token request's CPU. The same raw
+    list is written here at once: ``Host`` first, the headers as given (ASCII, as httpx encodes
+    str headers), ``Content-Length`` last; the body is read, as httpx reads bytes content.
+    """
+    raw = [(b"Host", url.netloc)]
+    raw.extend((k.encode("ascii"), v.encode("ascii")) for k, v in headers.items())
+    raw.append((b"Content-Length", str(len(content)).encode("ascii")))
+    request = httpx.Request(
+        method, url, headers=raw, stream=httpx.ByteStream(content), extensions={"timeout": timeouts}
+    )
+    request.read()
+    return request
+
+
 class HttpClient(Protocol):
     """What the transport needs: build a request, send it (retried with the same request)."""
 
@@ -182,9 +210,16 @@ class OwnClient:
         if data is not None:  # as httpx encodes a form
             content = urlencode(data, doseq=True).encode()
             merged.setdefault("content-type", _FORM)
-        request = httpx.Request(
-            method, parsed, content=content, headers=merged, extensions={"timeout": self._timeouts}
-        )
+        if content and _SET_BY_HTTPX.isdisjoint(map(str.lower, merged)):
+            request = _request_with_body(method, parsed, merged, content, self._timeouts)
+        else:
+            request = httpx.Request(
+                method,
+                parsed,
+                content=content,
+                headers=merged,
+                extensions={"timeout": self._timeouts},
+            )
         cookies = loop_client.client.cookies
         if cookies:  # what servers set earlier, as build_request would add
             cookies.set_cookie_header(request)
