@@ -193,8 +193,7 @@ class LoopbackListener:
 
             async def accept_loop() -> None:
                 while True:
-                    stream = await listener.accept()
-                    tg.start_soon(handle, stream)
+                    tg.start_soon(handle, await _accept(listener))
 
             async def handle(stream: anyio.abc.SocketStream) -> None:
                 async with stream:
@@ -205,6 +204,24 @@ class LoopbackListener:
 
             tg.start_soon(accept_loop)
         return result
+
+
+async def _accept(listener: anyio.abc.SocketListener) -> anyio.abc.SocketStream:
+    """``listener.accept()``, safe to cancel at any moment.
+
+    asyncio's ``sock_accept`` may still complete after its wait was cancelled: the connection's
+    ready callback then fails (InvalidStateError) and the accepted socket leaks (bpo-41317),
+    which a browser's preconnect makes likely just as the response arrives. Waiting for the
+    socket to be readable, then accepting without blocking, leaves nothing behind.
+    """
+    raw = listener.extra(anyio.abc.SocketAttribute.raw_socket)  # noqa: S610 (anyio, not Django)
+    while True:
+        await anyio.wait_readable(raw)
+        try:
+            sock, _ = raw.accept()
+        except BlockingIOError:  # another waiter took it, or the client gave up
+            continue
+        return await anyio.abc.SocketStream.from_socket(sock)
 
 
 async def _read_request(stream: anyio.abc.SocketStream) -> tuple[str, str, bytes] | None:

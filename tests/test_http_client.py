@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import httpx
 import pytest
 
-from msal_async._http.client import OwnClient
+from msal_async._http.client import GivenClient, OwnClient
 
 URL = "https://login.example.com:8443/tenant/oauth2/v2.0/token"
 
@@ -74,3 +75,40 @@ async def test_a_header_httpx_cannot_encode_is_refused_as_httpx_refuses_it() -> 
         httpx.Request("POST", URL, headers={"x-app-name": "café"}, content=b"a")
     with pytest.raises(UnicodeEncodeError):
         await _built(headers={"x-app-name": "café"}, data=None, content=b"a")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "client_options",
+    [
+        pytest.param({}, id="plain"),
+        pytest.param(
+            {
+                "headers": {"User-Agent": "my-service/1.0", "X-Tenant-Hint": "t"},
+                "cookies": {"affinity": "node-3"},
+                "timeout": httpx.Timeout(7.0, connect=2.0),
+            },
+            id="headers-cookies-timeout",
+        ),
+        pytest.param({"params": {"slice": "testslice"}}, id="client-params"),
+    ],
+)
+@pytest.mark.parametrize("params", [None, {"dc": "ESTS-PUB-WUS2"}])
+async def test_a_callers_client_builds_what_its_build_request_builds(
+    client_options: dict[str, Any], params: dict[str, str] | None
+) -> None:
+    ours = {"x-client-sku": "MSAL.Python.Async", "client-request-id": "abc"}
+    data = {"client_id": "c", "scope": "api://x/.default", "grant_type": "client_credentials"}
+    async with httpx.AsyncClient(**client_options) as client:
+        request = await GivenClient(client).build(
+            "POST", URL, params=params, headers=dict(ours), data=data, content=None
+        )
+        expected = client.build_request("POST", URL, params=params, headers=ours, data=data)
+
+    def fields(built: httpx.Request) -> list[tuple[str, str]]:
+        return sorted((k.lower(), v) for k, v in built.headers.multi_items())
+
+    assert request.url == expected.url
+    assert fields(request) == fields(expected)
+    assert request.content == expected.content
+    assert request.extensions["timeout"] == expected.extensions["timeout"]

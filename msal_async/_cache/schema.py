@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -217,6 +218,7 @@ def parse_account(
     return {}, None
 
 
+@functools.lru_cache(maxsize=64)  # an app writes through one or two token endpoints
 def environment_and_realm(token_endpoint: str) -> tuple[str, str]:
     """Split a token endpoint into host and tenant, as msal's ``canonicalize``.
 

@@ -60,6 +60,48 @@ def _request_with_body(
     return request
 
 
+class _URLs:
+    """Parsed URLs, kept per client: token traffic reuses one or two endpoints."""
+
+    __slots__ = ("_parsed",)
+
+    def __init__(self) -> None:
+        self._parsed: dict[str, httpx.URL] = {}
+
+    def parse(self, url: str, params: Mapping[str, str] | None) -> httpx.URL:
+        """``url`` (absolute, as every URL we send is) with ``params`` merged into its query."""
+        parsed = self._parsed.get(url)
+        if parsed is None:
+            if len(self._parsed) >= _URL_CACHE_SIZE:
+                self._parsed.clear()
+            parsed = self._parsed[url] = httpx.URL(url)
+        return parsed.copy_merge_params(params) if params else parsed
+
+
+def _assemble(
+    method: str,
+    url: httpx.URL,
+    headers: dict[str, str],
+    data: Mapping[str, str] | None,
+    content: bytes | None,
+    timeouts: dict[str, float | None],
+    cookies: httpx.Cookies,
+) -> httpx.Request:
+    """The request ``client.build_request`` would build from merged headers, cheaper."""
+    if data is not None:  # as httpx encodes a form
+        content = urlencode(data, doseq=True).encode()
+        headers.setdefault("content-type", _FORM)
+    if content and _SET_BY_HTTPX.isdisjoint(map(str.lower, headers)):
+        request = _request_with_body(method, url, headers, content, timeouts)
+    else:
+        request = httpx.Request(
+            method, url, content=content, headers=headers, extensions={"timeout": timeouts}
+        )
+    if cookies:  # what servers set earlier, as build_request adds them
+        cookies.set_cookie_header(request)
+    return request
+
+
 class HttpClient(Protocol):
     """What the transport needs: build a request, send it (retried with the same request)."""
 
@@ -94,6 +136,7 @@ class GivenClient:
 
     def __init__(self, client: httpx.AsyncClient) -> None:
         self.client = client
+        self._urls = _URLs()
 
     async def build(
         self,
@@ -105,9 +148,21 @@ class GivenClient:
         data: Mapping[str, str] | None,
         content: bytes | None,
     ) -> httpx.Request:
-        """``client.build_request``: the client's base URL, headers and cookies merged in."""
-        return self.client.build_request(
-            method, url, params=params, headers=headers, data=data, content=content
+        """As ``client.build_request``: the client's headers, cookies and timeout merged in."""
+        client = self.client
+        if client.params:  # rare: httpx merges them into the query string
+            return client.build_request(
+                method, url, params=params, headers=headers, data=data, content=content
+            )
+        defaults = {k.lower(): v for k, v in client.headers.items()}
+        return _assemble(
+            method,
+            self._urls.parse(url, params),
+            {**defaults, **headers},
+            data,
+            content,
+            client.timeout.as_dict(),
+            client.cookies,
         )
 
     async def send(self, request: httpx.Request) -> httpx.Response:
@@ -155,7 +210,7 @@ class OwnClient:
         self._timeout = timeout
         self._timeouts = timeout.as_dict()
         self._defaults: dict[str, str] = {}
-        self._urls: dict[str, httpx.URL] = {}
+        self._urls = _URLs()
         self._clients: LoopLocal[_LoopClient] = LoopLocal(self._build, _close)
 
     def __len__(self) -> int:
@@ -183,14 +238,6 @@ class OwnClient:
         loop_client = self._clients.peek()
         return None if loop_client is None else loop_client.client
 
-    def _url(self, url: str) -> httpx.URL:
-        parsed = self._urls.get(url)
-        if parsed is None:
-            if len(self._urls) >= _URL_CACHE_SIZE:
-                self._urls.clear()
-            parsed = self._urls[url] = httpx.URL(url)
-        return parsed
-
     async def build(
         self,
         method: str,
@@ -203,27 +250,15 @@ class OwnClient:
     ) -> httpx.Request:
         """The request, with httpx's default headers and the cookies servers set."""
         loop_client = await self._clients.get()
-        parsed = self._url(url)
-        if params:
-            parsed = parsed.copy_merge_params(params)
-        merged = {**self._defaults, **headers}
-        if data is not None:  # as httpx encodes a form
-            content = urlencode(data, doseq=True).encode()
-            merged.setdefault("content-type", _FORM)
-        if content and _SET_BY_HTTPX.isdisjoint(map(str.lower, merged)):
-            request = _request_with_body(method, parsed, merged, content, self._timeouts)
-        else:
-            request = httpx.Request(
-                method,
-                parsed,
-                content=content,
-                headers=merged,
-                extensions={"timeout": self._timeouts},
-            )
-        cookies = loop_client.client.cookies
-        if cookies:  # what servers set earlier, as build_request would add
-            cookies.set_cookie_header(request)
-        return request
+        return _assemble(
+            method,
+            self._urls.parse(url, params),
+            {**self._defaults, **headers},
+            data,
+            content,
+            self._timeouts,
+            loop_client.client.cookies,
+        )
 
     async def send(self, request: httpx.Request) -> httpx.Response:
         """Send through the pool (or the client, when proxies may apply); keep cookies set."""
