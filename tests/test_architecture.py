@@ -30,6 +30,7 @@ LAYERS: dict[str, int] = {
     "_cache.schema": 1,
     "_cache.freshness": 1,
     "_cache.session": 2,
+    "_cache.engine": 2,
     "_managed_identity.sources": 1,
     "_transport": 2,
     "_http": 2,
