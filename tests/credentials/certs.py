@@ -79,6 +79,12 @@ def _issue(
     )
 
 
+def self_signed(common_name: str = "client") -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
+    """A fresh RSA-2048 key and its self-signed certificate: the tests' one client certificate."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key, _issue(common_name, key, common_name, key, ca=False)
+
+
 def _pem(cert: x509.Certificate) -> str:
     return cert.public_bytes(serialization.Encoding.PEM).decode()
 

@@ -6,7 +6,6 @@ See ``conftest.py`` for the fixture and how to use it.
 from __future__ import annotations
 
 import base64
-import datetime
 import ssl
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -17,7 +16,8 @@ import httpx
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
+
+from ..credentials.certs import self_signed
 
 RESOURCE = "https://api.msal-async.test"
 RESOURCE_SCOPES = ("api:read", "api:write")
@@ -57,20 +57,8 @@ class ClientCertificate:
 
 
 def make_client_certificate(common_name: str = "msal-async-test") -> ClientCertificate:
-    """Generate a 2048-bit RSA key and a one-day self-signed certificate."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
+    """Generate a 2048-bit RSA key and its self-signed certificate."""
+    key, cert = self_signed(common_name)
     key_pem = key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,

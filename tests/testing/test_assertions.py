@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import datetime
 import json
 import time
 import uuid
@@ -15,9 +14,10 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from cryptography.x509.oid import NameOID
 
 from msal_async.testing import DEMO_TENANT_ID, AuthorityEmulator, SigningKey
+
+from ..credentials.certs import self_signed
 
 pytestmark = pytest.mark.anyio
 
@@ -27,25 +27,8 @@ JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 KEY = SigningKey.generate()
 
 
-def _certificate() -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "assertion-client")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    return key, cert
-
-
-PRIVATE, CERT = _certificate()
-OTHER_PRIVATE, OTHER_CERT = _certificate()
+PRIVATE, CERT = self_signed("assertion-client")
+OTHER_PRIVATE, OTHER_CERT = self_signed("assertion-client")
 
 
 def pem(cert: x509.Certificate) -> bytes:

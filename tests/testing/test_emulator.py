@@ -14,9 +14,7 @@ import anyio
 import httpx
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import serialization
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet, RSAKey
@@ -33,6 +31,8 @@ from msal_async.testing import (
     TokenRequest,
     make_client_info,
 )
+
+from ..credentials.certs import self_signed
 
 AUTHORITY_HOST = "https://login.microsoftonline.com"
 TOKEN_PATH = f"/{DEMO_TENANT_ID}/oauth2/v2.0/token"
@@ -354,19 +354,7 @@ async def test_client_credentials_scope_must_be_one_default(
 
 
 def _certificate() -> tuple[RSAKey, bytes]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "client")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
+    key, cert = self_signed()
     private_pem = key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
