@@ -540,13 +540,3 @@ def parse_client_credential(
         f"assertion), got {type(value).__name__}"
     )
     raise TypeError(msg)
-
-
-def __getattr__(name: str) -> Any:
-    """``extract_certs`` is re-exported from ``_certificates``, loaded on first use (PEP 562)."""
-    if name == "extract_certs":
-        from ._certificates import extract_certs
-
-        return extract_certs
-    msg = f"module {__name__!r} has no attribute {name!r}"
-    raise AttributeError(msg)

@@ -15,13 +15,13 @@ from joserfc import jws, jwt
 from joserfc.jwk import RSAKey
 
 from msal_async import AutoRefresher
+from msal_async._certificates import extract_certs
 from msal_async._credentials import (
     CLIENT_ASSERTION_TYPE,
     AssertionCredential,
     CertificateCredential,
     ClientSecret,
     PfxCredential,
-    extract_certs,
     parse_client_credential,
 )
 
