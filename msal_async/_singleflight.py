@@ -27,6 +27,8 @@ from typing import Any, TypeVar, cast
 import anyio
 import anyio.lowlevel
 
+from ._http.loops import current_loop, loop_closed
+
 __all__ = ["SingleFlight", "Spawn"]
 
 T = TypeVar("T")
@@ -39,23 +41,22 @@ class _Flight:
     __slots__ = ("done", "error", "value")
 
     def __init__(self) -> None:
-        self.done = anyio.Event()
+        # Made by the first waiter: most flights (distinct keys) never have one.
+        self.done: anyio.Event | None = None
         self.value: Any = None
         self.error: BaseException | None = None
+
+    async def wait(self) -> Any:
+        done = self.done
+        if done is None:
+            done = self.done = anyio.Event()
+        await done.wait()
+        return self.outcome()
 
     def outcome(self) -> Any:
         if self.error is not None:
             raise self.error
         return self.value
-
-
-def _current_loop() -> object:
-    return anyio.lowlevel.current_token().native_token
-
-
-def _closed(loop: object) -> bool:
-    is_closed = getattr(loop, "is_closed", None)  # asyncio loops; a trio token has none
-    return bool(is_closed()) if callable(is_closed) else False
 
 
 class SingleFlight:
@@ -74,7 +75,7 @@ class SingleFlight:
         Returns:
             True when one is running.
         """
-        flights = self._loops.get(_current_loop())
+        flights = self._loops.get(current_loop())
         return flights is not None and key in flights
 
     def in_flight(self) -> int:
@@ -99,7 +100,7 @@ class SingleFlight:
         Raises:
             Exception: whatever ``call()`` raised, in every waiting caller.
         """
-        loop = _current_loop()
+        loop = current_loop()
         with self._lock:
             flights = self._loops.get(loop)
             if flights is None:
@@ -113,8 +114,7 @@ class SingleFlight:
             spawn(lambda: self._lead(loop, key, flight, call))
             leader = False
         if not leader:
-            await flight.done.wait()
-            return cast(T, flight.outcome())
+            return cast(T, await flight.wait())
         await self._lead(loop, key, flight, call)
         # Deliver a cancellation the shield held back, now that the others have the result.
         await anyio.lowlevel.checkpoint_if_cancelled()
@@ -144,10 +144,11 @@ class SingleFlight:
                     del flights[key]
                     if not flights:
                         del self._loops[loop]
-            flight.done.set()
+            if flight.done is not None:
+                flight.done.set()
 
     def _prune_closed_loops(self) -> None:
         # A loop closed with a flight still registered (its tasks were never cancelled) keeps
         # nothing alive here for long: the next new loop drops it. Called with the lock held.
-        for loop in [loop for loop in self._loops if _closed(loop)]:
+        for loop in [loop for loop in self._loops if loop_closed(loop)]:
             del self._loops[loop]

@@ -19,7 +19,6 @@ import json
 import logging
 import sys
 import threading
-import uuid
 from collections.abc import AsyncGenerator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
@@ -29,6 +28,7 @@ import anyio.lowlevel
 
 from . import _clock, _log, _observe, _throttle
 from ._errors import MsalTransportError
+from ._telemetry import new_correlation_id
 from ._version import CLIENT_SKU, __version__
 
 if TYPE_CHECKING:
@@ -229,7 +229,8 @@ class Transport:
         merged["accept"] = "application/json"
         if headers:
             merged.update({k.lower(): v for k, v in headers.items()})
-        merged.setdefault("client-request-id", str(uuid.uuid4()))
+        if "client-request-id" not in merged:
+            merged["client-request-id"] = new_correlation_id()
         return merged
 
     async def _exchange(
@@ -289,20 +290,13 @@ class Transport:
         self.requests_sent += 1
         response = await self._http.send(request)
         try:
-            chunks: list[bytes] = []
-            size = 0
-            body = cast("AsyncGenerator[bytes, None]", response.aiter_bytes())
-            async with contextlib.aclosing(body) as body_chunks:
-                async for chunk in body_chunks:
-                    size += len(chunk)
-                    if size > MAX_RESPONSE_BYTES:
-                        headers = {k.lower(): v for k, v in response.headers.items()}
-                        return HttpResponse(response.status_code, "", headers, too_large=True)
-                    chunks.append(chunk)
+            headers = _headers_of(response)
+            body = await _read_capped(response, headers)
         finally:
             await response.aclose()
-        headers = {k.lower(): v for k, v in response.headers.items()}
-        text = _decode(b"".join(chunks), headers.get("content-type", ""))
+        if body is None:
+            return HttpResponse(response.status_code, "", headers, too_large=True)
+        text = _decode(body, headers.get("content-type", ""))
         return HttpResponse(response.status_code, text, headers)
 
     async def get(
@@ -400,8 +394,40 @@ class Transport:
         return await self._exchange("POST", url, content=content, headers=headers)
 
 
+def _headers_of(response: httpx.Response) -> dict[str, str]:
+    """The response's headers, names lowercased, repeated ones joined as httpx joins them."""
+    headers: dict[str, str] = {}
+    try:
+        for raw_name, raw_value in response.headers.raw:
+            name, value = raw_name.decode("ascii").lower(), raw_value.decode("ascii")
+            headers[name] = f"{headers[name]}, {value}" if name in headers else value
+    except UnicodeDecodeError:  # httpx's own guess of the encoding
+        return {k.lower(): v for k, v in response.headers.items()}
+    return headers
+
+
+async def _read_capped(response: httpx.Response, headers: Mapping[str, str]) -> bytes | None:
+    """The (decoded) body, or None past ``MAX_RESPONSE_BYTES``."""
+    length = headers.get("content-length", "")
+    if "content-encoding" not in headers and length.isdigit():
+        # Framed by its length (HTTP/1.1 reads exactly that much): read at once if small.
+        return await response.aread() if int(length) <= MAX_RESPONSE_BYTES else None
+    chunks: list[bytes] = []
+    size = 0
+    body = cast("AsyncGenerator[bytes, None]", response.aiter_bytes())
+    async with contextlib.aclosing(body) as body_chunks:  # decoded: a small gzip may inflate
+        async for chunk in body_chunks:
+            size += len(chunk)
+            if size > MAX_RESPONSE_BYTES:
+                return None
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def _decode(body: bytes, content_type: str) -> str:
     """The body as text in the ``charset`` of its Content-Type (UTF-8 by default, as httpx)."""
+    if "charset" not in content_type.lower():
+        return body.decode("utf-8", errors="replace")
     for parameter in content_type.split(";")[1:]:
         name, _, value = parameter.partition("=")
         if name.strip().lower() == "charset":

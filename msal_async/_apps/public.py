@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -12,6 +11,7 @@ from .._flows import auth_code, device_code, interactive
 from .._loopback import LoopbackListener
 from .._oauth2.grants import INTERACTIVE
 from .._oauth2.scopes import decorate_scopes
+from .._telemetry import new_correlation_id
 from .._types import DeviceFlow, Scopes, TokenResult
 from . import options
 from .base import ClientApplication
@@ -102,7 +102,7 @@ class PublicClientApplication(ClientApplication):
             await device_code.initiate_device_flow(
                 self._ctx,
                 decorated,
-                correlation_id=str(uuid.uuid4()),
+                correlation_id=new_correlation_id(),
                 claims_challenge=claims_challenge,
                 options=call,
             ),

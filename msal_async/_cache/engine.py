@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Generator, Hashable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from msal_async import _clock
 from msal_async._cache import schema
@@ -93,7 +93,7 @@ class SessionEngineMixin:
         from msal_async._cache.session import CacheSession
 
         satisfied = None
-        if answers is not None:
+        if answers is not None and fleet_key is not None and self._session_io:
             query = answers
 
             def satisfied() -> bool:
@@ -101,6 +101,9 @@ class SessionEngineMixin:
                 return token is not None and reason == 0
 
         return CacheSession(cast("TokenCache", self), partition, fleet_key, satisfied)
+
+    #: Whether sessions load and store (a persistent cache); in memory they cost nothing.
+    _session_io: ClassVar[bool] = False
 
     async def _open(
         self,
@@ -154,11 +157,9 @@ class SessionEngineMixin:
             for entry in self.search(_AT, target=query.scopes, query=query.search_query()):
                 yield self.key_makers[_AT](**entry), entry
             return
-        probe_key = self.key_makers[_AT](
-            **query.search_query(), target=" ".join(sorted(query.scopes))
-        )
-        section = self._cache.get(_AT) or {}
         query_fields = query.search_query()
+        probe_key = self.key_makers[_AT](**query_fields, target=" ".join(sorted(query.scopes)))
+        section = self._cache.get(_AT) or {}
         expired: list[tuple[str, Entry]] = []
         picked: list[tuple[str, Entry]] = []
         now_int = int(now)

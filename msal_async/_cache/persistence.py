@@ -67,6 +67,8 @@ class PersistedTokenCache(SerializableTokenCache):
         TypeError: ``persistence`` is not an :class:`AsyncPersistence`.
     """
 
+    _session_io = True
+
     def __init__(
         self,
         persistence: AsyncPersistence,

@@ -93,7 +93,8 @@ class CacheSession:
         self._written: set[str] = set()
 
     async def __aenter__(self) -> Self:
-        self._held = await self._cache._open(self._partition, self._fleet_key, self._satisfied)
+        if self._cache._session_io:
+            self._held = await self._cache._open(self._partition, self._fleet_key, self._satisfied)
         return self
 
     async def __aexit__(
@@ -102,8 +103,9 @@ class CacheSession:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        with anyio.CancelScope(shield=True):  # a cancelled flow still stores what it committed
-            await self._cache._close(self._written, self._held)
+        if self._cache._session_io:
+            with anyio.CancelScope(shield=True):  # a cancelled flow still stores its commits
+                await self._cache._close(self._written, self._held)
 
     # --- lookups ------------------------------------------------------------------------------
 

@@ -35,6 +35,7 @@ logger = logging.getLogger(_log.TOKEN_CACHE)
 
 _USERNAME_FIELDS = ("environment", "username")
 _AT = schema.CredentialType.ACCESS_TOKEN
+_APP_METADATA = schema.CredentialType.APP_METADATA
 #: msal's methods a subclass may override to see every lookup and write.
 _MSAL_HOOKS = (
     "search",
@@ -343,6 +344,9 @@ class TokenCache(SessionEngineMixin, PartitionedCacheMixin):
                     self.modify(ct, entry, entry)
             else:
                 for ct, key, entry in keyed:
+                    if ct == _APP_METADATA and self._cache.get(ct, {}).get(key) == entry:
+                        self._note_change()  # msal rewrites it with every token; same entry
+                        continue
                     self._put(ct, key, entry)
             self._enforce_limit(now=now)
         return keyed

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
-from dataclasses import replace
 from typing import Any, TypeVar
 
 import anyio
@@ -25,6 +24,7 @@ from .._cache.session import Outcome
 from .._cache.token_cache import TokenCache
 from .._credentials import ClientCredential
 from .._discovery import Discovery
+from .._http.loops import current_loop
 from .._oauth2.claims import merge_capabilities, merge_claims
 from .._oauth2.grants import Grant
 from .._oauth2.oidc import add_id_token_claims
@@ -150,14 +150,12 @@ class AppContext:
 
     def attach_group(self, spawn: Spawn | None) -> None:
         """Run shared requests and background refreshes through ``spawn`` (None: stop)."""
-        self._group = (
-            None if spawn is None else (anyio.lowlevel.current_token().native_token, spawn)
-        )
+        self._group = None if spawn is None else (current_loop(), spawn)
 
     def spawn(self) -> Spawn | None:
         """The app's task group starter, when the caller runs on that group's event loop."""
         group = self._group
-        if group is None or group[0] is not anyio.lowlevel.current_token().native_token:
+        if group is None or group[0] is not current_loop():
             return None
         return group[1]
 
@@ -245,7 +243,7 @@ class AppContext:
             token_endpoint=request.audience or request.url,
             fmi_path=request.form.get("fmi_path"),
         )
-        return replace(request, form={**request.form, **fields})
+        return request.signed(fields)
 
     async def send(
         self, request: TokenRequest, telemetry: TelemetryContext, options: CallOptions = NO_OPTIONS

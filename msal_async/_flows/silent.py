@@ -9,7 +9,6 @@ refresh to a background task and return the cached token at once.
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -33,7 +32,7 @@ from .._oauth2.user_tokens import (
     classify,
     refresh_scopes,
 )
-from .._telemetry import FORCE_REFRESH
+from .._telemetry import FORCE_REFRESH, new_correlation_id
 from .context import AppContext, Outcome
 
 __all__ = ["SilentRequest", "acquire_token_silent"]
@@ -68,7 +67,7 @@ class SilentRequest:
     @cached_property
     def correlation_id(self) -> str:
         """One ``client-request-id`` for every refresh attempt of this call (msal)."""
-        return str(uuid.uuid4())
+        return new_correlation_id()
 
     @property
     def home_account_id(self) -> str | None:

@@ -34,7 +34,7 @@ from typing import Any, Generic, TypeVar
 import anyio
 import anyio.lowlevel
 
-__all__ = ["LoopLocal", "current_loop"]
+__all__ = ["LoopLocal", "current_loop", "loop_closed"]
 
 T = TypeVar("T")
 Closer = Callable[[Any], Awaitable[None]]
@@ -52,7 +52,8 @@ def current_loop() -> object:
         return anyio.lowlevel.current_token().native_token
 
 
-def _is_closed(loop: object) -> bool:
+def loop_closed(loop: object) -> bool:
+    """Whether ``loop`` (from :func:`current_loop`) has shut down for good."""
     # A trio run always finalises its generators before it ends, so only asyncio's loops can
     # be found closed with a value still open.
     return isinstance(loop, asyncio.AbstractEventLoop) and loop.is_closed()
@@ -183,7 +184,7 @@ def _close_all(slots: dict[object, _Slot[Any]], lock: threading.Lock) -> None:
 
 def _drop_closed_loops() -> None:
     with _OPEN_LOCK:
-        dead = [slot for slot in _OPEN if _is_closed(slot.loop)]
+        dead = [slot for slot in _OPEN if loop_closed(slot.loop)]
     for slot in dead:
         _finish_orphan(slot)
 
@@ -203,7 +204,7 @@ def _close_elsewhere(slot: _Slot[Any]) -> None:
     finalizer, loop = slot.finalizer, slot.loop
     if finalizer is None:
         return
-    if _is_closed(loop):
+    if loop_closed(loop):
         _finish_orphan(slot)
         return
 

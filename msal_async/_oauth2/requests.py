@@ -60,6 +60,15 @@ class TokenRequest:
     #: The token endpoint a client assertion names, when not ``url`` (a regional endpoint).
     audience: str | None = None
 
+    def signed(self, fields: Mapping[str, str]) -> TokenRequest:
+        """This request with the credential's form fields added.
+
+        Returns:
+            A new request (this one is unchanged).
+        """
+        form = {**self.form, **fields}
+        return TokenRequest(self.url, form, self.headers, self.params, self.grant, self.audience)
+
     def flight_key(self, *extra: Hashable) -> Hashable:
         """Everything that shapes this (unsigned) request, for the single flight.
 
