@@ -256,9 +256,9 @@ class Transport:
             data=data,
             content=content,
         )
-        from ._http.config import to_timeout
-
         if timeout is not None:  # this call's own timeouts (msal relays timeout= per call)
+            from ._http.config import to_timeout
+
             request.extensions["timeout"] = to_timeout(timeout).as_dict()
         observer = _observe.observer
         if observer is None:

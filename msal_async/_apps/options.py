@@ -10,7 +10,7 @@ from collections.abc import Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any, cast
 
 from .._oauth2.claims import parse_claims
-from .._oauth2.requests import CallOptions
+from .._oauth2.requests import NO_OPTIONS, CallOptions
 from .._oauth2.user_tokens import validate_ssh_cert_data
 from .._region import check_region_name
 
@@ -228,6 +228,8 @@ def call_arguments(
             as ``x-client-sku`` or ``client-request-id``), a bad ``forwarded_client_claims``, or
             an SSH-certificate request without ``req_cnf`` / ``key_id`` (msal's checks).
     """
+    if not kwargs and forwarded_client_claims is None:  # the usual call: nothing to check
+        return {}, NO_OPTIONS
     data = kwargs.pop("data", None) or {}
     if not isinstance(data, dict):
         msg = f"data must be a dict of extra form fields, got {type(data).__name__}"

@@ -17,12 +17,12 @@ from msal_async._cache.freshness import AGING, EXPIRING, CachedToken, TokenQuery
 from msal_async._cache.indexes import AccessTokenIndex, Index
 from msal_async._cache.partitions import PartitionBook, partition_of
 from msal_async._cache.schema import Entry
+from msal_async._cache.session import CacheSession
 from msal_async._telemetry import AT_ABSENT, AT_AGING, AT_EXPIRED
 
 from .. import _log
 
 if TYPE_CHECKING:
-    from msal_async._cache.session import CacheSession
     from msal_async._cache.token_cache import TokenCache
 
 __all__ = ["SessionEngineMixin"]
@@ -90,8 +90,6 @@ class SessionEngineMixin:
         Returns:
             An async context manager.
         """
-        from msal_async._cache.session import CacheSession
-
         satisfied = None
         if answers is not None and fleet_key is not None and self._session_io:
             query = answers
@@ -158,7 +156,19 @@ class SessionEngineMixin:
                 yield self.key_makers[_AT](**entry), entry
             return
         query_fields = query.search_query()
-        probe_key = self.key_makers[_AT](**query_fields, target=" ".join(sorted(query.scopes)))
+        target = " ".join(sorted(query.scopes))
+        maker = self.key_makers[_AT]
+        if maker is schema.KEY_MAKERS[_AT]:  # msal's (a caller may replace key_makers)
+            probe_key = schema.access_token_key(
+                query.home_account_id,
+                query.environment,
+                query.client_id,
+                query.realm,
+                target,
+                query.ext_cache_key,
+            )
+        else:
+            probe_key = maker(**query_fields, target=target)
         section = self._cache.get(_AT) or {}
         expired: list[tuple[str, Entry]] = []
         picked: list[tuple[str, Entry]] = []
@@ -184,7 +194,8 @@ class SessionEngineMixin:
                         picked.append((key, found))
                 elif schema.entry_matches(_AT, found, query_fields, query.scopes):
                     picked.append((key, found))
-            self._book.touch_access_tokens([k for k, _ in picked], self._max_entries)
+            if self._max_entries is not None:
+                self._book.touch_access_tokens([k for k, _ in picked], self._max_entries)
         if len(picked) > 1:
             picked.sort(key=_cached_at, reverse=True)  # newest first; ties keep write order
         yield from picked

@@ -19,6 +19,7 @@ __all__ = [
     "AuthorityType",
     "CredentialType",
     "Entry",
+    "access_token_key",
     "compute_ext_cache_key",
     "decode_id_token_claims",
     "entries_from_event",
@@ -102,13 +103,38 @@ def _join(*parts: Any) -> str:
     return "-".join(p or "" for p in parts).lower()
 
 
+def access_token_key(
+    home_account_id: str | None,
+    environment: str | None,
+    client_id: str | None,
+    realm: str | None,
+    target: str | None,
+    ext_cache_key: str | None = None,
+) -> str:
+    """The AccessToken key of these fields (``key_id`` is deliberately not part of it, as in
+    msal; an extended key makes it an ``atext`` key).
+
+    Returns:
+        The key.
+    """
+    if ext_cache_key:
+        kind = CredentialType.ACCESS_TOKEN_EXTENDED
+        return _join(home_account_id, environment, kind, client_id, realm, target, ext_cache_key)
+    kind = CredentialType.ACCESS_TOKEN
+    return _join(home_account_id, environment, kind, client_id, realm, target)
+
+
 def _access_token_key(**entry: Any) -> str:
-    """AccessToken key; ``key_id`` is deliberately not part of it, as in msal."""
-    ext = entry.get("ext_cache_key")
-    kind = CredentialType.ACCESS_TOKEN_EXTENDED if ext else CredentialType.ACCESS_TOKEN
-    fields = [entry.get(f) for f in ("home_account_id", "environment")]
-    fields += [kind] + [entry.get(f) for f in ("client_id", "realm", "target")]
-    return _join(*fields, *([ext] if ext else []))
+    """AccessToken key (see :func:`access_token_key`)."""
+    get = entry.get
+    return access_token_key(
+        get("home_account_id"),
+        get("environment"),
+        get("client_id"),
+        get("realm"),
+        get("target"),
+        get("ext_cache_key"),
+    )
 
 
 def _refresh_token_key(**entry: Any) -> str:

@@ -21,8 +21,6 @@ if sys.version_info >= (3, 11):
 else:  # typing_extensions comes with anyio on Python < 3.13
     from typing_extensions import Self
 
-import anyio
-
 from msal_async import _clock
 from msal_async._cache.freshness import CachedToken, TokenQuery
 from msal_async._cache.partitions import partition_of
@@ -104,6 +102,8 @@ class CacheSession:
         tb: TracebackType | None,
     ) -> None:
         if self._cache._session_io:
+            import anyio  # loaded with the persistence that needs it
+
             with anyio.CancelScope(shield=True):  # a cancelled flow still stores its commits
                 await self._cache._close(self._written, self._held)
 

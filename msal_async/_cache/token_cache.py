@@ -336,18 +336,18 @@ class TokenCache(SessionEngineMixin, PartitionedCacheMixin):
         Returns:
             The ``(section, key, entry)`` written.
         """
-        entries = [(ct, _share_strings(e)) for ct, e in schema.entries_from_event(event, now=now)]
+        entries = schema.entries_from_event(event, now=now)
         with self._lock:  # keys first: a failing key maker leaves the cache untouched
             keyed = [(ct, self.key_makers[ct](**entry), entry) for ct, entry in entries]
             if self._msal_hooks:
                 for ct, _, entry in keyed:
-                    self.modify(ct, entry, entry)
+                    self.modify(ct, _share_strings(entry), entry)
             else:
                 for ct, key, entry in keyed:
                     if ct == _APP_METADATA and self._cache.get(ct, {}).get(key) == entry:
                         self._note_change()  # msal rewrites it with every token; same entry
                         continue
-                    self._put(ct, key, entry)
+                    self._put(ct, key, _share_strings(entry))
             self._enforce_limit(now=now)
         return keyed
 

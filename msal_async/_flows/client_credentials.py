@@ -52,7 +52,7 @@ async def acquire_token_for_client(
         cached = await look_up(ctx.cache, partition, query)
         if cached.fresh is not None:
             ctx.telemetry.hit()
-            return cast(tuple[dict[str, Any], str | None], cached.fresh)
+            return cast("tuple[dict[str, Any], str | None]", cached.fresh)
         fallback, reason, seen = cached.fallback, cached.reason, cached.version
     central = (await ctx.endpoints()).token_endpoint
     endpoint = central
@@ -84,4 +84,4 @@ async def acquire_token_for_client(
             return clean_result(raw, now=now), written
 
     # This flow always answers: a token, a cached fallback or an error dict, never None.
-    return cast(tuple[dict[str, Any], str | None], await ctx.refresh(key, fetch, fallback))
+    return cast("tuple[dict[str, Any], str | None]", await ctx.refresh(key, fetch, fallback))

@@ -137,6 +137,8 @@ class GivenClient:
     def __init__(self, client: httpx.AsyncClient) -> None:
         self.client = client
         self._urls = _URLs()
+        # The client's headers, lowercased, as last seen (a caller may change them any time).
+        self._defaults: tuple[list[tuple[bytes, bytes]], dict[str, str]] = ([], {})
 
     async def build(
         self,
@@ -154,7 +156,11 @@ class GivenClient:
             return client.build_request(
                 method, url, params=params, headers=headers, data=data, content=content
             )
-        defaults = {k.lower(): v for k, v in client.headers.items()}
+        raw = client.headers.raw
+        seen, defaults = self._defaults
+        if raw != seen:
+            defaults = {k.lower(): v for k, v in client.headers.items()}
+            self._defaults = (raw, defaults)
         return _assemble(
             method,
             self._urls.parse(url, params),
