@@ -8,11 +8,12 @@ from collections.abc import AsyncIterator, Callable
 from functools import partial
 
 import anyio
+import anyio.lowlevel
 import httpx
 import pytest
 
 from msal_async._errors import MsalTransportError
-from msal_async._http.pool import ConnectionPool
+from msal_async._http.pool import ConnectionPool, _Permits
 from msal_async._transport import Transport
 
 from .transport_servers import (
@@ -242,3 +243,71 @@ async def test_cookies_a_server_sets_are_sent_back(transport: Transport) -> None
     first, second = server.requests
     assert b"cookie:" not in first.lower()
     assert b"cookie: x-ms-gateway-slice=estsfd" in second.lower()
+
+
+# --- the permits of one origin ------------------------------------------------------------------
+
+
+async def test_permits_go_to_waiters_in_arrival_order() -> None:
+    permits = _Permits(1)
+    assert permits.take_now()
+    assert not permits.take_now()
+    order: list[int] = []
+
+    async def wait(n: int) -> None:
+        await permits.take()
+        order.append(n)
+
+    async with anyio.create_task_group() as group:
+        for n in range(3):
+            group.start_soon(wait, n)
+            await anyio.wait_all_tasks_blocked()
+        for _ in range(3):
+            permits.release()
+            await anyio.wait_all_tasks_blocked()
+    assert order == [0, 1, 2]
+    assert permits.free == 0  # the last waiter still holds its permit
+    permits.release()
+    assert (permits.free, len(permits.waiters)) == (1, 0)
+
+
+async def test_a_cancelled_waiter_leaves_the_queue() -> None:
+    permits = _Permits(1)
+    assert permits.take_now()
+    async with anyio.create_task_group() as group:
+        group.start_soon(permits.take)
+        await anyio.wait_all_tasks_blocked()
+        assert len(permits.waiters) == 1
+        group.cancel_scope.cancel()
+    assert len(permits.waiters) == 0
+    permits.release()
+    assert permits.free == 1
+
+
+async def test_a_permit_handed_to_a_waiter_cancelled_meanwhile_is_not_lost() -> None:
+    permits = _Permits(1)
+    assert permits.take_now()
+    got: list[str] = []
+
+    async def use(name: str, scope: anyio.CancelScope) -> None:
+        with scope:
+            await permits.take()
+            try:
+                got.append(name)
+                await anyio.lowlevel.checkpoint()
+            finally:
+                permits.release()
+
+    first, second = anyio.CancelScope(), anyio.CancelScope()
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as group:
+            group.start_soon(use, "first", first)
+            await anyio.wait_all_tasks_blocked()
+            group.start_soon(use, "second", second)
+            await anyio.wait_all_tasks_blocked()
+            first.cancel()  # the first waiter is cancelled...
+            permits.release()  # ...and handed the permit before it runs again
+    # Whether the first waiter ran or passed its permit on, the second one got one after it,
+    # and the permit came back.
+    assert got[-1] == "second"
+    assert (permits.free, len(permits.waiters)) == (1, 0)

@@ -6,7 +6,7 @@ import copy
 import logging
 import sys
 import warnings
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
@@ -326,11 +326,8 @@ class ClientApplication(UserTokenMethods):
         await group.__aenter__()
         self._task_group = group
 
-        def spawn(job: Callable[[], Awaitable[None]]) -> None:
-            async def run() -> None:
-                await job()
-
-            group.start_soon(run)
+        def spawn(job: Callable[[], Coroutine[Any, Any, None]]) -> None:
+            group.start_soon(job, name="msal_async shared request")
 
         self._ctx.attach_group(spawn)
         return self

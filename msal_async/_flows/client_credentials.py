@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
+from functools import partial
 from typing import Any, cast
 
 from .. import _clock
+from .._cache.freshness import TokenQuery
 from .._cache.partitions import app_partition
 from .._cache.session import look_up
 from .._oauth2.grants import CLIENT_CREDENTIALS
-from .._oauth2.requests import NO_OPTIONS, CallOptions
+from .._oauth2.requests import NO_OPTIONS, CallOptions, TokenRequest
 from .._oauth2.responses import clean_result
 from .._telemetry import FORCE_REFRESH
 from .context import AppContext, Outcome
@@ -68,20 +70,49 @@ async def acquire_token_for_client(
         audience=central,
     )
 
-    async def fetch() -> Outcome:
-        answers = None if claims_challenge else query
-        async with ctx.cache.session(partition, fleet_key=key, answers=answers) as session:
-            if not claims_challenge:  # a flight that just ended may have filled the cache
-                fresh = session.cached(query, seen).fresh
-                if fresh is not None:
-                    return fresh
-            telemetry = ctx.telemetry.context(CLIENT_CREDENTIALS.api_id, refresh_reason=reason)
-            raw = await ctx.send(await ctx.sign(request), telemetry, options)
-            now = _clock.now()
-            if "error" in raw:
-                return clean_result(raw, now=now), None
-            written = session.commit(ctx.event(raw, request, scopes, data=data), now)
-            return clean_result(raw, now=now), written
-
+    fetch = partial(
+        _fetch,
+        ctx,
+        request,
+        key,
+        partition,
+        query,
+        seen,
+        reason,
+        scopes,
+        data,
+        claims_challenge,
+        options,
+    )
     # This flow always answers: a token, a cached fallback or an error dict, never None.
     return cast("tuple[dict[str, Any], str | None]", await ctx.refresh(key, fetch, fallback))
+
+
+async def _fetch(
+    ctx: AppContext,
+    request: TokenRequest,
+    key: Hashable,
+    partition: str,
+    query: TokenQuery,
+    seen: int | None,
+    reason: int,
+    scopes: Sequence[str],
+    data: Mapping[str, Any],
+    claims_challenge: str | None,
+    options: CallOptions,
+) -> Outcome:
+    """The shared request: look again (a flight that just ended may have filled the cache),
+    then ask the authority and commit its answer."""
+    answers = None if claims_challenge else query
+    async with ctx.cache.session(partition, fleet_key=key, answers=answers) as session:
+        if not claims_challenge:
+            fresh = session.cached(query, seen).fresh
+            if fresh is not None:
+                return fresh
+        telemetry = ctx.telemetry.context(CLIENT_CREDENTIALS.api_id, refresh_reason=reason)
+        raw = await ctx.send(await ctx.sign(request), telemetry, options)
+        now = _clock.now()
+        if "error" in raw:
+            return clean_result(raw, now=now), None
+        written = session.commit(ctx.event(raw, request, scopes, data=data), now)
+        return clean_result(raw, now=now), written

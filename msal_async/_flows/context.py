@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
+from functools import partial
 from typing import Any, TypeVar
 
 import anyio
@@ -260,7 +261,7 @@ class AppContext:
             request.form.get("grant_type", ""),
             telemetry.api_id,
             telemetry.refresh_reason,
-            lambda: self._post(request, telemetry, options),
+            partial(self._post, request, telemetry, options),
         )
         telemetry.record(raw)
         if "error" in raw:
@@ -403,7 +404,7 @@ async def refresh_or_fall_back(
     """
     if fallback is not None and spawn is not None:
         if not flights.running(key):
-            spawn(lambda: _refresh_in_background(flights, key, fetch))
+            spawn(partial(_refresh_in_background, flights, key, fetch))
         if on_hit is not None:
             on_hit()
         return fallback

@@ -1,7 +1,7 @@
 """A small per-origin pool of HTTP/1.1 connections, as an ``httpx.AsyncBaseTransport``.
 
 Token traffic goes to one or two hosts, so each origin gets a fixed number of connection
-permits (an ``anyio.Semaphore``: waiters queue in FIFO order at O(1) cost each) and a stack of
+permits (:class:`_Permits`: waiters queue in FIFO order at O(1) cost each) and a stack of
 idle connections, the most recently used on top. A request takes a permit, reuses the top idle
 connection unless it has expired or the server closed it, else connects; the permit and the
 connection come back when the response is closed. httpcore's pool, by contrast, re-examines
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ssl
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
 import anyio
@@ -22,9 +23,51 @@ from .connection import Connection, connect
 __all__ = ["ConnectionPool"]
 
 
+class _Permits:
+    """Connection permits of one origin: a count, and the queue of waiting requests (FIFO).
+
+    A released permit goes straight to the first waiter. Thousands of requests may wait here
+    at once in a cold burst, so a waiter holds one event and nothing else (an
+    ``anyio.Semaphore`` waiter also keeps a ``WouldBlock`` exception and its traceback alive).
+    """
+
+    __slots__ = ("free", "waiters")
+
+    def __init__(self, count: int) -> None:
+        self.free = count
+        self.waiters: deque[anyio.Event] = deque()
+
+    def take_now(self) -> bool:
+        """Take a permit if one is free and nobody queues before us."""
+        if self.free and not self.waiters:
+            self.free -= 1
+            return True
+        return False
+
+    async def take(self) -> None:
+        """Wait for a permit (bound the wait with a cancel scope)."""
+        event = anyio.Event()
+        self.waiters.append(event)
+        try:
+            await event.wait()
+        except BaseException:
+            if event.is_set():  # handed a permit as the wait was cancelled: pass it on
+                self.release()
+            else:
+                self.waiters.remove(event)
+            raise
+
+    def release(self) -> None:
+        """Give a permit back: to the first waiter, else to the count."""
+        if self.waiters:
+            self.waiters.popleft().set()
+        else:
+            self.free += 1
+
+
 @dataclass
 class _Origin:
-    permits: anyio.Semaphore
+    permits: _Permits
     idle: list[Connection] = field(default_factory=list)
 
 
@@ -73,10 +116,8 @@ class ConnectionPool(httpx.AsyncBaseTransport):
         key = (url.scheme, url.host, url.port)
         origin = self._origins.get(key)
         if origin is None:
-            origin = self._origins[key] = _Origin(anyio.Semaphore(self._max_connections))
-        try:
-            origin.permits.acquire_nowait()
-        except anyio.WouldBlock:
+            origin = self._origins[key] = _Origin(_Permits(self._max_connections))
+        if not origin.permits.take_now():
             await self._wait_for_permit(origin, request, timeouts.get("pool"))
         connection: Connection | None = None
         try:
@@ -107,7 +148,7 @@ class ConnectionPool(httpx.AsyncBaseTransport):
     ) -> None:
         try:
             with anyio.fail_after(pool_timeout):
-                await origin.permits.acquire()
+                await origin.permits.take()
         except TimeoutError:
             msg = "Timed out waiting for a free connection."
             raise httpx.PoolTimeout(msg, request=request) from None
