@@ -67,8 +67,9 @@ class TelemetryBuffer:
 
     def _headers(self, api_id: str, reason: int) -> dict[str, str]:
         with self._lock:
-            failed = ",".join(f"{a},{c}" for a, c, _ in self._failures)
-            errors = ",".join(e for _, _, e in self._failures)
+            failures = self._failures
+            failed = ",".join(f"{a},{c}" for a, c, _ in failures) if failures else ""
+            errors = ",".join(e for _, _, e in failures) if failures else ""
             return {
                 "x-client-current-telemetry": f"4|{api_id},{reason}|",
                 "x-client-last-telemetry": f"4|{self._hits}|{failed}|{errors}|",
