@@ -20,6 +20,7 @@ are never memoised.
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Awaitable, Callable, Coroutine, Hashable
 from functools import partial
@@ -28,14 +29,38 @@ from typing import Any, TypeVar, cast
 import anyio
 import anyio.lowlevel
 
-from ._http.loops import current_loop, loop_closed
-
-__all__ = ["SingleFlight", "Spawn"]
+__all__ = ["SingleFlight", "Spawn", "current_loop", "loop_closed"]
 
 T = TypeVar("T")
 
 #: Starts a job in a task group that outlives the caller (the app's, inside ``async with``).
 Spawn = Callable[[Callable[[], Coroutine[Any, Any, None]]], None]
+
+
+def current_loop() -> object:
+    """The running event loop: the asyncio loop, or trio's token for the current run.
+
+    Flights, and the app's own HTTP clients, are kept per loop under this identity.
+
+    Raises:
+        RuntimeError: no event loop is running in this thread.
+    """
+    # asyncio is never imported here: an app that is only constructed loads none of it.
+    asyncio = sys.modules.get("asyncio")
+    if asyncio is not None:
+        try:
+            return asyncio.get_running_loop()
+        except RuntimeError:
+            pass
+    return anyio.lowlevel.current_token().native_token
+
+
+def loop_closed(loop: object) -> bool:
+    """Whether ``loop`` (from :func:`current_loop`) has shut down for good."""
+    # A trio run always finalises its generators before it ends, so only asyncio's loops can
+    # be found closed with a value still open.
+    is_closed = getattr(loop, "is_closed", None)
+    return bool(is_closed()) if callable(is_closed) else False
 
 
 class _Flight:

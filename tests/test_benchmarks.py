@@ -79,7 +79,9 @@ def test_quick_run_prints_every_row(
     assert len([line for line in targets if re.search(r": (PASS|MISS) \(", line)]) == 8
     assert "backend trio" in out if "trio" in options else "backend asyncio" in out
     core = out.split("Core engine (issue 8)")[1]
-    assert re.search(r"ours / httpx: \d+\.\d+x\s+target <= 1\.5x\s+(PASS|MISS)", core)
+    same = r"ours / httpx, same request: \d+\.\d+x\s+target <= 1\.5x\s+(PASS|MISS)"
+    assert re.search(same, core)
+    assert re.search(r"ours / httpx, form alone: +\d+\.\d+x\s+\(information\)", core)
     assert re.search(r"msal_async: first .* last/first \d+\.\d+x\s+target", core)
     assert re.search(r"msal 1\.39:  first .* last/first \d+\.\d+x", core)
     assert len(re.findall(r"tokens: msal .* target >= 10x\s+(PASS|MISS)", core)) == 2

@@ -25,14 +25,13 @@ from .._cache.session import Outcome
 from .._cache.token_cache import TokenCache
 from .._credentials import ClientCredential
 from .._discovery import Discovery
-from .._http.loops import current_loop
 from .._oauth2.claims import merge_capabilities, merge_claims
 from .._oauth2.grants import Grant
 from .._oauth2.oidc import add_id_token_claims
 from .._oauth2.requests import NO_OPTIONS, CallOptions, TokenRequest, build_token_request
 from .._oauth2.responses import clean_result, parse_token_response
 from .._oauth2.user_tokens import event_scopes, token_event
-from .._singleflight import SingleFlight, Spawn
+from .._singleflight import SingleFlight, Spawn, current_loop
 from .._telemetry import TelemetryBuffer, TelemetryContext
 from .._transport import Transport
 

@@ -34,29 +34,12 @@ from typing import Any, Generic, TypeVar
 import anyio
 import anyio.lowlevel
 
-__all__ = ["LoopLocal", "current_loop", "loop_closed"]
+from .._singleflight import current_loop, loop_closed
+
+__all__ = ["LoopLocal"]
 
 T = TypeVar("T")
 Closer = Callable[[Any], Awaitable[None]]
-
-
-def current_loop() -> object:
-    """The running event loop: the asyncio loop, or trio's token for the current run.
-
-    Raises:
-        RuntimeError: no event loop is running in this thread.
-    """
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return anyio.lowlevel.current_token().native_token
-
-
-def loop_closed(loop: object) -> bool:
-    """Whether ``loop`` (from :func:`current_loop`) has shut down for good."""
-    # A trio run always finalises its generators before it ends, so only asyncio's loops can
-    # be found closed with a value still open.
-    return isinstance(loop, asyncio.AbstractEventLoop) and loop.is_closed()
 
 
 @dataclass(eq=False)
