@@ -17,8 +17,8 @@ figures are CPU, not network:
 (c) Cache-hit latency of ``acquire_token_for_client`` with 1 and 10,000 tokens in the tenant
     (both caches filled with the same events through ``token_cache.add``). Target: >= 10x msal.
 
-Each measurement is repeated (3 rounds in a full run) and reported as the median with the
-spread (min-max); the JSON goes to ``benchmarks/results/core.json``. Run through
+Each measurement is repeated (3 rounds in a full run, 9 for the short (a) and (c)) and reported
+as the median with the spread (min-max); the JSON goes to ``benchmarks/results/core.json``. Run through
 ``benchmarks/run.py`` or alone: ``python benchmarks/core.py [--quick] [--backend trio]
 [--profile]`` (``--profile`` prints cProfile's top entries of one (a) run of ours).
 """
@@ -83,12 +83,28 @@ class Plan:
     hit_sizes: tuple[int, ...]
     hit_calls: int
     rounds: int
+    #: (a) and (c) are short (a second or two a run) and noisy on a shared machine: more rounds.
+    short_rounds: int
 
 
 FULL = Plan(
-    concurrent=1_000, fill=5_000, window=500, hit_sizes=(1, 10_000), hit_calls=5_000, rounds=3
+    concurrent=1_000,
+    fill=5_000,
+    window=500,
+    hit_sizes=(1, 10_000),
+    hit_calls=5_000,
+    rounds=3,
+    short_rounds=9,
 )
-QUICK = Plan(concurrent=100, fill=400, window=50, hit_sizes=(1, 1_000), hit_calls=200, rounds=1)
+QUICK = Plan(
+    concurrent=100,
+    fill=400,
+    window=50,
+    hit_sizes=(1, 1_000),
+    hit_calls=200,
+    rounds=1,
+    short_rounds=1,
+)
 
 
 # --- the in-process authority ---------------------------------------------------------------
@@ -351,19 +367,20 @@ class Results:
 
 
 def measure(plan: Plan, backend: str) -> Results:
-    """Run every measurement ``plan.rounds`` times, interleaving the libraries."""
+    """Run every measurement (``short_rounds`` or ``rounds`` times), interleaving the libraries."""
     out = Results()
     headers = anyio.run(our_headers, backend=backend)
-    for _ in range(plan.rounds):
+    for _ in range(plan.short_rounds):
         out.cold_httpx_form.append(anyio.run(cold_httpx, plan.concurrent, backend=backend))
         out.cold_httpx.append(anyio.run(cold_httpx, plan.concurrent, headers, backend=backend))
         out.cold_ours.append(anyio.run(cold_ours, plan.concurrent, backend=backend))
-        out.fill_ours.append(anyio.run(fill_ours, plan.fill, plan.window, backend=backend))
-        out.fill_msal.append(fill_msal(plan.fill, plan.window))
         for size in plan.hit_sizes:
             out.hits_msal.setdefault(size, []).append(hits_msal(size, plan.hit_calls))
             ours = anyio.run(hits_ours, size, plan.hit_calls, backend=backend)
             out.hits_ours.setdefault(size, []).append(ours)
+    for _ in range(plan.rounds):
+        out.fill_ours.append(anyio.run(fill_ours, plan.fill, plan.window, backend=backend))
+        out.fill_msal.append(fill_msal(plan.fill, plan.window))
     return out
 
 
@@ -405,7 +422,10 @@ def render(plan: Plan, results: Results) -> tuple[str, dict[str, Any]]:
             f"Core engine (issue 8): in-process httpx.MockTransport, canned answers; median of"
             f" {plan.rounds} round(s), spread (min-max) in parentheses"
         ),
-        f"(a) {plan.concurrent:,} concurrent distinct-scope cold fetches, CPU per fetch:",
+        (
+            f"(a) {plan.concurrent:,} concurrent distinct-scope cold fetches, CPU per fetch"
+            f" ({plan.short_rounds} rounds):"
+        ),
         f"    plain httpx POSTs, the same request:   {_spread(results.cold_httpx)}",
         f"    plain httpx POSTs, the form alone:     {_spread(results.cold_httpx_form)}",
         f"    msal_async:                            {_spread(results.cold_ours)}",
@@ -436,7 +456,7 @@ def render(plan: Plan, results: Results) -> tuple[str, dict[str, Any]]:
                 [m[1] / o[1] for m, o in zip(results.fill_msal, results.fill_ours, strict=True)]
             )
         ),
-        "(c) cache hit, acquire_token_for_client, median per call:",
+        f"(c) cache hit, acquire_token_for_client, median per call ({plan.short_rounds} rounds):",
     ]
     hit_ratios: dict[int, list[float]] = {}
     for size in plan.hit_sizes:

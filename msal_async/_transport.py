@@ -98,6 +98,28 @@ class _ExpiringStore:
         self._mapping = mapping
         self._capacity = capacity
         self._lock = threading.Lock()
+        # Whether a POST's entry may be held, and the size of the mapping when last looked.
+        self._posts = True
+        self._looked_at_size = -1
+
+    def may_hold_posts(self) -> bool:
+        """Whether the mapping may hold a POST's entry (False: no POST can be throttled).
+
+        A plain dict is looked through again only when its size changed (a shared mapping
+        written by another app grows), so most requests skip computing their throttling keys;
+        any other mapping (a ``shelve``...) is assumed to hold some.
+        """
+        mapping = self._mapping
+        if type(mapping) is not dict:
+            return True
+        size = len(mapping)
+        if size != self._looked_at_size:
+            with self._lock:
+                self._posts = any(
+                    isinstance(k, str) and k.startswith("POST ") for k in list(mapping)
+                )
+                self._looked_at_size = size
+        return self._posts
 
     def get(self, key: str, now: float) -> HttpResponse | None:
         with self._lock:
@@ -113,6 +135,8 @@ class _ExpiringStore:
     def put(self, key: str, response: HttpResponse, ttl: float, now: float) -> None:
         entry = (now + ttl, (response.status_code, response.text, dict(response.headers)))
         with self._lock:
+            if key.startswith("POST "):
+                self._posts = True
             if key not in self._mapping and len(self._mapping) >= self._capacity:
                 self._evict(now)
             self._mapping[key] = entry
@@ -359,25 +383,29 @@ class Transport:
         Raises:
             MsalTransportError: the request could not be completed.
         """
-        replay_key, hold_key = _throttle.post_keys(url, data, params)
-        now = _clock.now()
-        for key in (replay_key, hold_key):
-            held = self._store.get(key, now)
-            if held is not None:
-                logger.info("Throttled: answering POST %s from the held response", url)
-                if _observe.observer is not None:
-                    _observe.observer.throttled("POST")
-                return held
+        keys = None
+        if self._store.may_hold_posts():
+            keys = _throttle.post_keys(url, data, params)
+            now = _clock.now()
+            for key in keys:
+                held = self._store.get(key, now)
+                if held is not None:
+                    logger.info("Throttled: answering POST %s from the held response", url)
+                    if _observe.observer is not None:
+                        _observe.observer.throttled("POST")
+                    return held
         response = await self._exchange(
-            "POST", url, params=params, data=dict(data), headers=headers, timeout=timeout
+            "POST", url, params=params, data=data, headers=headers, timeout=timeout
         )
-        now = _clock.now()
         hold = _throttle.hold_seconds(response.status_code, response.headers, self._default_hold)
-        if hold:
-            self._store.put(hold_key, response, hold, now)
         replay = _throttle.replay_seconds(response.status_code, response.headers, data)
-        if replay:
-            self._store.put(replay_key, response, replay, now)
+        if hold or replay:
+            replay_key, hold_key = keys or _throttle.post_keys(url, data, params)
+            now = _clock.now()
+            if hold:
+                self._store.put(hold_key, response, hold, now)
+            if replay:
+                self._store.put(replay_key, response, replay, now)
         return response
 
     async def post_content(

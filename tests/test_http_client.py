@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from msal_async._http.client import GivenClient, OwnClient
+from msal_async._http.client import GivenClient, OwnClient, encode_form
 
 URL = "https://login.example.com:8443/tenant/oauth2/v2.0/token"
 
@@ -112,3 +115,20 @@ async def test_a_callers_client_builds_what_its_build_request_builds(
     assert fields(request) == fields(expected)
     assert request.content == expected.content
     assert request.extensions["timeout"] == expected.extensions["timeout"]
+
+
+@given(st.dictionaries(st.text(), st.text(), max_size=6))
+def test_a_form_is_encoded_as_urlencode_encodes_it(form: dict[str, str]) -> None:
+    assert encode_form(form) == urlencode(form)
+
+
+def test_a_token_form_is_encoded_as_urlencode_encodes_it() -> None:
+    form = {
+        "client_id": "3b0d8c6e-5f2a-4e71-8c9d-1a2b3c4d5e6f",
+        "grant_type": "client_credentials",
+        "scope": "api://one/.default offline_access",
+        "client_secret": "a+b/c=d~e_f.g&h é",
+        "claims": '{"access_token":{"xms_cc":{"values":["cp1"]}}}',
+        "": "",
+    }
+    assert encode_form(form) == urlencode(form)

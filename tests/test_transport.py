@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import pickle
 import socket
+from collections.abc import Iterator, MutableMapping
 
 import anyio
 import httpx
@@ -96,6 +97,58 @@ async def test_400_replayed_only_for_identical_requests() -> None:
     assert replay.from_cache
     await transport.post(URL, data={**data, "refresh_token": "rt2"})
     assert len(rec.seen) == 2
+
+
+class _Mapping(MutableMapping[str, object]):
+    """A mapping that is not a dict (as a ``shelve`` is not)."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, object] = {}
+
+    def __getitem__(self, key: str) -> object:
+        return self.data[key]
+
+    def __setitem__(self, key: str, value: object) -> None:
+        self.data[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self.data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.data)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+
+@pytest.mark.parametrize("mapping", [dict, _Mapping])
+async def test_a_shared_http_cache_throttles_every_app_that_shares_it(
+    mapping: type[MutableMapping[str, object]],
+) -> None:
+    """Another app's held POST is seen, whether the shared mapping is a dict or not."""
+    cache = mapping()
+    data = {"client_id": "c", "grant_type": "refresh_token", "refresh_token": "rt"}
+    first = Recorder(ok())
+    await make(first, http_cache=cache).post(URL, data={"client_id": "c", "scope": "s"})
+    second = make(Recorder(ok()), http_cache=cache)
+    await second.post(URL, data={"client_id": "c", "scope": "s"})  # nothing held yet
+    await make(
+        Recorder(httpx.Response(400, json={"error": "invalid_grant"})), http_cache=cache
+    ).post(URL, data=data)
+    replay = await second.post(URL, data=data)
+    assert replay.from_cache
+    assert replay.status_code == 400
+
+
+async def test_a_held_post_in_a_loaded_http_cache_is_honoured() -> None:
+    rec = Recorder(httpx.Response(429, json={"error": "throttled"}, headers={"Retry-After": "60"}))
+    cache: dict[str, object] = {}
+    await make(rec, http_cache=cache).post(URL, data={"client_id": "c", "scope": "s"})
+    loaded = pickle.loads(pickle.dumps(cache))  # noqa: S301 - as an app persists http_cache
+    later = Recorder(ok())
+    held = await make(later, http_cache=loaded).post(URL, data={"client_id": "c", "scope": "s"})
+    assert held.from_cache
+    assert later.seen == []
 
 
 async def test_device_code_400_is_never_replayed() -> None:

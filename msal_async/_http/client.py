@@ -12,11 +12,12 @@ token request's CPU, and this client uses none of it (docs/transport.md).
 
 from __future__ import annotations
 
+import re
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
-from urllib.parse import urlencode
+from urllib.parse import quote_plus
 
 import httpx
 
@@ -25,7 +26,7 @@ from .config import build_client, make_ssl_context, proxy_routes
 from .loops import LoopLocal
 from .pool import ConnectionPool
 
-__all__ = ["GivenClient", "HttpClient", "OwnClient"]
+__all__ = ["GivenClient", "HttpClient", "OwnClient", "encode_form"]
 
 _FORM = "application/x-www-form-urlencoded"
 #: Parsed URLs kept per client (token traffic reuses one or two endpoints).
@@ -34,6 +35,25 @@ _URL_CACHE_SIZE = 64
 
 #: Headers httpx's ``Request`` adds or reconciles itself (an empty body gets its own order).
 _SET_BY_HTTPX = frozenset({"host", "content-length", "transfer-encoding"})
+
+
+#: What ``quote_plus`` leaves as it is (it always keeps these).
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*").fullmatch
+
+
+def encode_form(data: Mapping[str, str]) -> str:
+    """``urlencode(data)`` (what httpx sends for ``data=``), quoting only what needs it.
+
+    Token forms are mostly identifiers (client ids, grant types, ``1``); ``urlencode`` runs
+    ``quote_plus`` over each key and value regardless, a tenth of building the request.
+
+    Returns:
+        The ``application/x-www-form-urlencoded`` body.
+    """
+    return "&".join(
+        f"{k if _UNRESERVED(k) else quote_plus(k)}={v if _UNRESERVED(v) else quote_plus(v)}"
+        for k, v in data.items()
+    )
 
 
 def _request_with_body(
@@ -89,7 +109,7 @@ def _assemble(
 ) -> httpx.Request:
     """The request ``client.build_request`` would build from merged headers, cheaper."""
     if data is not None:  # as httpx encodes a form
-        content = urlencode(data, doseq=True).encode()
+        content = encode_form(data).encode()
         headers.setdefault("content-type", _FORM)
     if content and _SET_BY_HTTPX.isdisjoint(map(str.lower, headers)):
         request = _request_with_body(method, url, headers, content, timeouts)
