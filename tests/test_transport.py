@@ -381,3 +381,15 @@ async def test_current_client_is_the_client_requests_go_through() -> None:
 
 def test_an_owned_client_belongs_to_an_event_loop() -> None:
     assert Transport().current_client() is None  # no loop, no client (and no error)
+
+
+async def test_response_headers_are_read_as_httpx_reads_them() -> None:
+    """Names lowercased, repeated headers joined, a non-ASCII value decoded as httpx does."""
+    for raw in (
+        [(b"Content-Type", b"application/json"), (b"X-Twice", b"a"), (b"x-twice", b"b")],
+        [(b"Content-Type", b"application/json"), (b"X-Odd", "caf\u00e9".encode())],
+    ):
+        answer = httpx.Response(200, headers=raw, content=b'{"access_token": "at"}')
+        expected = {k.lower(): v for k, v in answer.headers.items()}
+        result = await make(Recorder(answer)).post(URL, data={"a": "b"})
+        assert dict(result.headers) == expected
