@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "APP_CLOSED",
     "ArcPlatformNotSupportedError",
     "BrowserInteractionTimeoutError",
     "CorruptDocument",
@@ -27,6 +28,11 @@ __all__ = [
     "error_result",
     "mask",
 ]
+
+
+#: What a request made through a closed app is told (the app checks first; its transport and
+#: client layer check again, for a request already past the app's check).
+APP_CLOSED = "This application was closed (aclose() or `async with` exit); create a new one."
 
 
 class MsalError(Exception):

@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any, cast
 import anyio
 import anyio.lowlevel
 
-from . import _clock, _log, _observe, _throttle
-from ._errors import MsalTransportError
+from . import _clock, _json, _log, _observe, _throttle
+from ._errors import APP_CLOSED, MsalTransportError
 from ._telemetry import new_correlation_id
 from ._version import CLIENT_SKU, __version__
 
@@ -42,8 +42,9 @@ __all__ = ["MAX_RESPONSE_BYTES", "HttpResponse", "Transport"]
 
 logger = logging.getLogger(_log.TRANSPORT)
 
-#: Token and discovery documents are a few KiB; anything past this is not one.
-MAX_RESPONSE_BYTES = 4 * 1024 * 1024
+#: Token and discovery documents are a few KiB; anything past this is not one (the one cap on
+#: what is read from the network, shared with the JSON and XML parsers).
+MAX_RESPONSE_BYTES = _json.MAX_NETWORK_BYTES
 #: msal's http_cache capacity.
 HTTP_CACHE_CAPACITY = 1024
 #: Default hold after a 429/5xx without Retry-After (msal: 60 s public, 5 s confidential).
@@ -270,8 +271,7 @@ class Transport:
     ) -> HttpResponse:
         """Send one request (retried once if it surely was not sent) and read the answer."""
         if self._closed:
-            msg = "This application was closed (aclose() or `async with` exit); create a new one."
-            raise RuntimeError(msg)
+            raise RuntimeError(APP_CLOSED)
         request = await self._http.build(
             method,
             url,

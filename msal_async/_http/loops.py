@@ -34,6 +34,7 @@ from typing import Any, Generic, TypeVar
 import anyio
 import anyio.lowlevel
 
+from .._errors import APP_CLOSED
 from .._singleflight import current_loop, loop_closed
 
 __all__ = ["LoopLocal"]
@@ -121,8 +122,7 @@ class LoopLocal(Generic[T]):
         if slot is not None:
             return slot.value
         if self._closed:
-            msg = "This application was closed (aclose() or `async with` exit); create a new one."
-            raise RuntimeError(msg)
+            raise RuntimeError(APP_CLOSED)
         _drop_closed_loops()
         # Nothing below awaits before the slot is registered, so two tasks of one loop cannot
         # both make a value; other threads only ever touch their own loop's key.
