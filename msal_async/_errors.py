@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
-    "APP_CLOSED",
     "ArcPlatformNotSupportedError",
     "BrowserInteractionTimeoutError",
     "CorruptDocument",
@@ -25,14 +24,22 @@ __all__ = [
     "StoreUnavailable",
     "UndecryptableDocument",
     "UnsupportedBackendError",
+    "closed_error",
     "error_result",
     "mask",
 ]
 
 
-#: What a request made through a closed app is told (the app checks first; its transport and
-#: client layer check again, for a request already past the app's check).
-APP_CLOSED = "This application was closed (aclose() or `async with` exit); create a new one."
+def closed_error(name: str = "application") -> RuntimeError:
+    """The one error of a call on a closed app or client (the apps check first; their
+    transport checks again, for a request already past the app's check).
+
+    Returns:
+        The error to raise.
+    """
+    return RuntimeError(
+        f"This {name} was closed (aclose() or the end of `async with`); create a new one"
+    )
 
 
 class MsalError(Exception):

@@ -27,7 +27,7 @@ import anyio
 import anyio.lowlevel
 
 from . import _clock, _json, _log, _observe, _throttle
-from ._errors import APP_CLOSED, MsalTransportError
+from ._errors import MsalTransportError, closed_error
 from ._telemetry import new_correlation_id
 from ._version import CLIENT_SKU, __version__
 
@@ -271,7 +271,7 @@ class Transport:
     ) -> HttpResponse:
         """Send one request (retried once if it surely was not sent) and read the answer."""
         if self._closed:
-            raise RuntimeError(APP_CLOSED)
+            raise closed_error()
         request = await self._http.build(
             method,
             url,

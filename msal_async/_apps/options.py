@@ -9,6 +9,7 @@ import sys
 from collections.abc import Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any, cast
 
+from .._errors import closed_error
 from .._oauth2.claims import parse_claims
 from .._oauth2.requests import NO_OPTIONS, CallOptions
 from .._oauth2.user_tokens import validate_ssh_cert_data
@@ -43,11 +44,7 @@ def check_open(owner: object, closed: bool) -> None:
         RuntimeError: ``closed`` is true.
     """
     if closed:
-        msg = (
-            f"This {type(owner).__name__} was closed (aclose() or the end of `async with`); "
-            "create a new one"
-        )
-        raise RuntimeError(msg)
+        raise closed_error(type(owner).__name__)
 
 
 def _type_error(name: str, expected: str, value: object) -> TypeError:

@@ -34,7 +34,7 @@ from typing import Any, Generic, TypeVar
 import anyio
 import anyio.lowlevel
 
-from .._errors import APP_CLOSED
+from .._errors import closed_error
 from .._singleflight import current_loop, loop_closed
 
 __all__ = ["LoopLocal"]
@@ -122,7 +122,7 @@ class LoopLocal(Generic[T]):
         if slot is not None:
             return slot.value
         if self._closed:
-            raise RuntimeError(APP_CLOSED)
+            raise closed_error()
         _drop_closed_loops()
         # Nothing below awaits before the slot is registered, so two tasks of one loop cannot
         # both make a value; other threads only ever touch their own loop's key.
