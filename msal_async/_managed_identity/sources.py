@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import sys
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +17,7 @@ from urllib.parse import urlparse
 
 from .. import _json
 from .._errors import ManagedIdentityError
+from .._telemetry import new_correlation_id
 from .._version import CLIENT_SKU, __version__
 
 __all__ = [
@@ -262,7 +262,7 @@ def _vm(
         "Metadata": "true",
         "x-client-SKU": CLIENT_SKU,
         "x-client-Ver": __version__,
-        "x-ms-client-request-id": str(uuid.uuid4()),
+        "x-ms-client-request-id": new_correlation_id(),
     }
     return MIRequest(DEFAULT_TO_VM, f"{host}/metadata/identity/oauth2/token", params, headers)
 
