@@ -35,6 +35,7 @@ LAYERS: dict[str, int] = {
     "_transport": 2,
     "_http": 2,
     "_singleflight": 2,
+    "_jobs": 2,
     "_cache.token_cache": 2,
     "_cache.indexes": 1,
     "_cache": 2,

@@ -6,7 +6,6 @@ import copy
 import logging
 import sys
 import warnings
-from collections.abc import Callable, Coroutine
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
@@ -17,7 +16,6 @@ else:  # typing_extensions comes with anyio on Python < 3.13
     from typing_extensions import Self
 
 import anyio
-import anyio.abc
 
 from .. import _log
 from .._authority import Authority, AuthorityBuilder
@@ -26,6 +24,7 @@ from .._credentials import ClientCredential, parse_client_credential
 from .._discovery import Discovery
 from .._flows import password as _password
 from .._flows.context import AppContext
+from .._jobs import Jobs
 from .._oauth2.scopes import decorate_scopes as _decorate_scopes
 from .._oauth2.scopes import validate_scopes
 from .._region import configured_region, region_detector
@@ -190,7 +189,7 @@ class ClientApplication(UserTokenMethods):
         )
         self._hot = HotSlots(self.token_cache)
         self._closed = False
-        self._task_group: anyio.abc.TaskGroup | None = None
+        self._jobs: Jobs | None = None
 
     @property
     def http_client(self) -> httpx.AsyncClient | None:
@@ -306,7 +305,7 @@ class ClientApplication(UserTokenMethods):
         sibling._client_capabilities = capabilities
         sibling._ctx = self._ctx.derive(authority=authority, client_capabilities=capabilities)
         sibling._hot = HotSlots(self.token_cache)
-        sibling._task_group = None
+        sibling._jobs = None
         return sibling
 
     async def aclose(self) -> None:
@@ -316,20 +315,16 @@ class ClientApplication(UserTokenMethods):
         await self._transport.aclose()
 
     async def __aenter__(self) -> Self:
-        """Open the app's task group: shared requests and proactive refreshes run there.
+        """Open the app's background jobs: shared requests and proactive refreshes run there.
 
         Returns:
             The app.
         """
         self._check_open()
-        group = anyio.create_task_group()
-        await group.__aenter__()
-        self._task_group = group
-
-        def spawn(job: Callable[[], Coroutine[Any, Any, None]]) -> None:
-            group.start_soon(job, name="msal_async shared request")
-
-        self._ctx.attach_group(spawn)
+        jobs = Jobs()
+        await jobs.open()
+        self._jobs = jobs
+        self._ctx.attach_group(jobs.start)
         return self
 
     async def __aexit__(
@@ -339,13 +334,11 @@ class ClientApplication(UserTokenMethods):
         tb: TracebackType | None,
     ) -> None:
         """Wait for background refreshes (cancel them on an error), then close the app."""
-        group, self._task_group = self._task_group, None
+        jobs, self._jobs = self._jobs, None
         self._ctx.attach_group(None)
         try:
-            if group is not None:
-                if exc is not None:  # the caller's error wins: stop the refreshes, do not wrap it
-                    group.cancel_scope.cancel()
-                await group.__aexit__(None, None, None)
+            if jobs is not None:  # on an error, the caller's error wins: stop what can stop
+                await jobs.close(cancel=exc is not None)
         finally:
             await self.aclose()
 
