@@ -8,9 +8,9 @@ caller can never drop a refresh token that the server has just rotated.
 
 Two modes decide who waits for it. By default the first caller (the leader) runs the call and
 its own cancellation is delivered as soon as the call ends; the other callers wait on an event
-and a cancelled waiter simply stops waiting. With ``spawn`` (the app's task group, inside
-``async with app:``) the call runs as a task of the app and every caller, the first included,
-only waits, so any of them can be cancelled at once.
+and a cancelled waiter simply stops waiting. With ``spawn`` (the app's background jobs inside
+``async with app:``, see ``_jobs``) the call runs as a job of the app and every caller, the
+first included, only waits, so any of them can be cancelled at once.
 
 Flights are kept per event loop: an ``anyio.Event`` belongs to the loop that made it, so an app
 used from several threads, each with its own ``asyncio.run`` (or ``trio.run``), gets one flight
@@ -33,7 +33,7 @@ __all__ = ["SingleFlight", "Spawn", "current_loop", "loop_closed"]
 
 T = TypeVar("T")
 
-#: Starts a job in a task group that outlives the caller (the app's, inside ``async with``).
+#: Starts a job that outlives the caller (the app's background jobs, inside ``async with``).
 Spawn = Callable[[Callable[[], Coroutine[Any, Any, None]]], None]
 
 
@@ -117,7 +117,7 @@ class SingleFlight:
         Args:
             key: what identifies the call (every field that shapes the request).
             call: the call, awaited once, shielded from cancellation.
-            spawn: the app's task group starter; with it every caller only waits (see the
+            spawn: starts the app's background jobs; with it every caller only waits (see the
                 module docstring).
 
         Returns:

@@ -22,9 +22,9 @@ _AUTHORITY_IGNORED = "We haven't decided how/if this method will accept authorit
 class UserTokenMethods:
     """Mixin of :class:`ClientApplication` with msal's user-token methods, all coroutines.
 
-    When the app is used as ``async with app:``, it owns a task group: a silent call that finds
-    a token past its ``refresh_on`` (but still valid) returns it at once and refreshes it in
-    that group; leaving the block waits for such refreshes (or cancels them on an error).
+    When the app is used as ``async with app:``, it runs background jobs: a silent call that
+    finds a token past its ``refresh_on`` (but still valid) returns it at once and refreshes it
+    in a job; leaving the block waits for such refreshes.
     Outside ``async with``, the refresh happens inline.
     """
 

@@ -1,8 +1,8 @@
 """What every flow needs from its app, in one object (so flows never import apps).
 
 The context holds the app's services (transport, discovery, cache, telemetry, credential), the
-one :class:`SingleFlight` registry of every network call, and the task group the app runs
-background work in. It builds every token request (:meth:`AppContext.token_request`), sends it
+one :class:`SingleFlight` registry of every network call, and the starter of the app's
+background jobs (``_jobs``). It builds every token request (:meth:`AppContext.token_request`), sends it
 (:meth:`AppContext.send`) and, for grants that always ask the authority, commits the answer
 through a cache session (:func:`obtain_token`).
 """
@@ -153,7 +153,7 @@ class AppContext:
         self._group = None if spawn is None else (current_loop(), spawn)
 
     def spawn(self) -> Spawn | None:
-        """The app's task group starter, when the caller runs on that group's event loop."""
+        """The app's job starter, when the caller runs on the event loop its jobs run on."""
         group = self._group
         if group is None or group[0] is not current_loop():
             return None
@@ -168,7 +168,7 @@ class AppContext:
         self, key: Hashable, fetch: Callable[[], Awaitable[Outcome]], fallback: Outcome | None
     ) -> Outcome:
         """Fetch once for all concurrent callers, keeping an aging fallback (see
-        :func:`refresh_or_fall_back`); inside ``async with app:`` in the app's task group."""
+        :func:`refresh_or_fall_back`); inside ``async with app:`` as a background job of the app."""
         _observe.joining(self.flights.running, key)
         return await refresh_or_fall_back(
             self.flights, key, fetch, fallback, spawn=self.spawn(), on_hit=self.telemetry.hit
