@@ -167,7 +167,7 @@ def _has_close(value: bytes) -> bool:
 
 
 class Response:
-    """A response's head: ``status_code`` (100-999), ``reason`` (``b""`` when none),
+    """A response's head: ``status_code`` (200-999), ``reason`` (``b""`` when none),
     ``headers`` (``(name, value)`` pairs in the server's order and case, obs-folded lines
     unfolded) and ``http_version`` (``b"HTTP/1.1"``, ``b"HTTP/1.0"``, or another ``1.x``).
     """
