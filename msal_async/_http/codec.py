@@ -159,7 +159,10 @@ def _header_fault(headers: list[tuple[bytes, bytes]]) -> str:
 
 def requests_close(headers: list[tuple[bytes, bytes]]) -> bool:
     """Whether request ``headers`` ask for the connection to close (``Connection: close``)."""
-    return any(name.lower() == b"connection" and _has_close(value) for name, value in headers)
+    for name, value in headers:
+        if len(name) == 10 and name.lower() == b"connection" and _has_close(value):
+            return True
+    return False
 
 
 def _has_close(value: bytes) -> bool:
@@ -415,6 +418,11 @@ def _unfold(block: bytes) -> bytes:
     return b"\n".join(lines) + b"\n"
 
 
+_FRAMING_NAME_LENGTHS = frozenset(
+    map(len, (b"content-length", b"transfer-encoding", b"connection"))
+)
+
+
 def _framing(headers: list[tuple[bytes, bytes]]) -> tuple[bytes | None, bool, bool]:
     """A head's Content-Length (or None), whether it is chunked, whether it closes.
 
@@ -426,6 +434,8 @@ def _framing(headers: list[tuple[bytes, bytes]]) -> tuple[bytes | None, bool, bo
         if value[-1:] in _WHITESPACE:
             value = value.rstrip(b" \t")
             headers[index] = (name, value)
+        if len(name) not in _FRAMING_NAME_LENGTHS:  # a cheap test before lower()
+            continue
         lowered = name.lower()
         if lowered == b"content-length":
             length = _content_length(value, length)
