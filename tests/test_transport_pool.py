@@ -63,6 +63,24 @@ async def test_a_connection_the_server_closed_is_not_reused(transport: Transport
     assert server.connections == 3
 
 
+def answer_early(conn: socket.socket, server: Scripted) -> None:
+    """Answer each request with its response and, in the same write, one nobody asked for."""
+    while (request := read_request(conn)) is not None:
+        server.requests.append(request)
+        conn.sendall(response() + response(b'{"access_token": "early"}'))
+
+
+async def test_a_connection_with_data_after_the_response_is_not_reused(
+    transport: Transport,
+) -> None:
+    """h11 kept the extra bytes and parsed them as the answer to the next request."""
+    with scripted_server(answer_early) as server:
+        for _ in range(3):
+            response = await transport.post(f"{server.url}/token", data=FORM)
+            assert response.json()["access_token"] == "at"
+    assert server.connections == 3
+
+
 async def test_a_dropped_post_is_not_sent_again_a_get_is(transport: Transport) -> None:
     with scripted_server(drop) as server:
         with pytest.raises(MsalTransportError, match="RemoteProtocolError"):

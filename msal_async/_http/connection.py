@@ -1,4 +1,4 @@
-"""One HTTP/1.1 connection: h11 over a byte stream (``streams``), httpx's exceptions out.
+"""One HTTP/1.1 connection: our codec over a byte stream (``streams``), httpx's exceptions out.
 
 Failures come out as the httpx exceptions a caller of ``httpx.AsyncClient`` expects:
 ``ConnectError``/``ConnectTimeout`` only while connecting (nothing was sent, so a retry is
@@ -11,12 +11,11 @@ from __future__ import annotations
 import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 import anyio
-import h11
 import httpx
 
+from . import codec
 from .streams import ByteStream, open_stream
 
 __all__ = ["Connection", "connect"]
@@ -35,9 +34,9 @@ def _mapped(
     except TimeoutError as exc:  # before OSError, of which it is a subclass
         msg = timeout_error.__name__
         raise timeout_error(msg, request=request) from exc
-    except h11.RemoteProtocolError as exc:
+    except codec.RemoteProtocolError as exc:
         raise httpx.RemoteProtocolError(str(exc), request=request) from exc
-    except h11.LocalProtocolError as exc:
+    except codec.LocalProtocolError as exc:
         raise httpx.LocalProtocolError(str(exc), request=request) from exc
     except _STREAM_ERRORS as exc:
         raise error(str(exc) or type(exc).__name__, request=request) from exc
@@ -78,18 +77,18 @@ class Connection:
 
     def __init__(self, stream: ByteStream) -> None:
         self._stream = stream
-        self._h11 = h11.Connection(h11.CLIENT)
+        self._reader: codec.ResponseReader | None = None
         #: When the connection went back to its pool (``time.monotonic()``).
         self.idle_since = 0.0
 
     @property
     def reusable(self) -> bool:
         """Whether the last exchange ended cleanly and both sides keep the connection."""
-        return self._h11.our_state is h11.DONE and self._h11.their_state is h11.DONE
+        return self._reader is not None and self._reader.keep_alive
 
     def recycle(self) -> None:
         """Make the connection ready for its next request (after a clean exchange)."""
-        self._h11.start_next_cycle()
+        self._reader = None
 
     def is_stale(self) -> bool:
         """Whether an idle connection was closed (or answered out of turn) by the server.
@@ -101,34 +100,30 @@ class Connection:
 
     async def send_request(
         self, request: httpx.Request, timeouts: dict[str, float | None]
-    ) -> h11.Response:
+    ) -> codec.Response:
         """Send ``request`` and read the response's status line and headers.
 
         Returns:
-            The response head; read the body with :meth:`next_chunk`.
+            The response head (informational 1xx responses skipped); read the body with
+            :meth:`next_chunk`.
 
         Raises:
             httpx.WriteError, httpx.WriteTimeout, httpx.LocalProtocolError: while sending.
             httpx.ReadError, httpx.ReadTimeout, httpx.RemoteProtocolError: while receiving.
         """
         body = await request.aread()
+        method = request.method.encode("ascii")
+        headers = request.headers.raw
         with _mapped(request, httpx.WriteTimeout, httpx.WriteError):
-            head = h11.Request(
-                method=request.method, target=request.url.raw_path, headers=request.headers.raw
-            )
-            data = self._h11.send(head) or b""
-            if body:
-                data += self._h11.send(h11.Data(data=body)) or b""
-            data += self._h11.send(h11.EndOfMessage()) or b""
+            data = codec.encode_request(method, request.url.raw_path, headers, body)
+            self._reader = codec.ResponseReader(method, request_close=codec.requests_close(headers))
             await self._stream.send(data, timeouts.get("write"))
         with _mapped(request, httpx.ReadTimeout, httpx.ReadError):
-            while True:
-                event = await self._next_event(timeouts.get("read"))
-                if isinstance(event, h11.Response):
-                    return event
-                if not isinstance(event, h11.InformationalResponse):  # a 1xx is skipped
-                    msg = "Server disconnected without sending a response."
-                    raise h11.RemoteProtocolError(msg)
+            event = await self._next_event(timeouts.get("read"))
+            if not isinstance(event, codec.Response):  # the reader's first event is the head
+                msg = "Server disconnected without sending a response."
+                raise codec.RemoteProtocolError(msg)
+            return event
 
     async def next_chunk(self, request: httpx.Request, read_timeout: float | None) -> bytes | None:
         """The next piece of the response body, or None at its end.
@@ -137,21 +132,25 @@ class Connection:
             httpx.ReadError, httpx.ReadTimeout, httpx.RemoteProtocolError: the body broke off.
         """
         with _mapped(request, httpx.ReadTimeout, httpx.ReadError):
-            while True:
-                event = await self._next_event(read_timeout)
-                if isinstance(event, h11.Data):
-                    return bytes(event.data)
-                if isinstance(event, h11.EndOfMessage):
-                    return None
-                msg = "Server disconnected before the end of the response body."
-                raise h11.RemoteProtocolError(msg)
-
-    async def _next_event(self, read_timeout: float | None) -> Any:
-        while True:
-            event = self._h11.next_event()
-            if event is not h11.NEED_DATA:
+            event = await self._next_event(read_timeout)
+            if isinstance(event, bytes):
                 return event
-            self._h11.receive_data(await self._stream.receive(read_timeout))
+            return None
+
+    async def _next_event(self, read_timeout: float | None) -> codec.Response | bytes | None:
+        """The reader's next head or body piece (None at the end), reading as needed."""
+        reader = self._reader
+        if reader is None:
+            msg = "No request was sent on this connection."
+            raise codec.LocalProtocolError(msg)
+        while True:
+            event = reader.next_event()
+            if event is codec.NEED_DATA:
+                reader.receive_data(await self._stream.receive(read_timeout))
+            elif event is codec.END:
+                return None
+            else:
+                return event
 
     async def aclose(self) -> None:
         """Close the connection now (no TLS close_notify exchange); safe when cancelled."""

@@ -138,9 +138,9 @@ class ConnectionPool(httpx.AsyncBaseTransport):
         stream = _ResponseStream(self, origin, connection, request, timeouts.get("read"))
         return httpx.Response(
             head.status_code,
-            headers=head.headers.raw_items(),
+            headers=head.headers,
             stream=stream,
-            extensions={"http_version": b"HTTP/1.1", "reason_phrase": head.reason},
+            extensions={"http_version": head.http_version, "reason_phrase": head.reason},
         )
 
     async def _wait_for_permit(

@@ -97,7 +97,7 @@ async def test_arc_key_file_with_trailing_newline(
 async def test_arc_key_file_with_trailing_newline_over_loopback(
     monkeypatch: pytest.MonkeyPatch, served: Served
 ) -> None:
-    """The real HTTP stack (h11) refuses a header ending with a newline: it must not get one."""
+    """The real HTTP stack (our codec) refuses a header value with a newline: none is sent."""
     monkeypatch.setenv("IDENTITY_ENDPOINT", served.http_url + E.IMDS_PATH)
     monkeypatch.setenv("IMDS_ENDPOINT", served.http_url)
     served.emulator.arc_key_name = f"newline-{uuid.uuid4()}"
