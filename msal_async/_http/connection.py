@@ -9,8 +9,6 @@ safe), ``WriteError``/``WriteTimeout`` while sending, ``ReadError``/``ReadTimeou
 from __future__ import annotations
 
 import ssl
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import anyio
 import httpx
@@ -23,23 +21,28 @@ __all__ = ["Connection", "connect"]
 _STREAM_ERRORS = (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError)
 
 
-@contextmanager
+#: What :func:`_mapped` turns into httpx's exceptions.
+_MAPPED = (TimeoutError, codec.ProtocolError, *_STREAM_ERRORS)
+
+
 def _mapped(
+    exc: BaseException,
     request: httpx.Request,
     timeout_error: type[httpx.TimeoutException],
     error: type[httpx.TransportError],
-) -> Iterator[None]:
-    try:
-        yield
-    except TimeoutError as exc:  # before OSError, of which it is a subclass
-        msg = timeout_error.__name__
-        raise timeout_error(msg, request=request) from exc
-    except codec.RemoteProtocolError as exc:
-        raise httpx.RemoteProtocolError(str(exc), request=request) from exc
-    except codec.LocalProtocolError as exc:
-        raise httpx.LocalProtocolError(str(exc), request=request) from exc
-    except _STREAM_ERRORS as exc:
-        raise error(str(exc) or type(exc).__name__, request=request) from exc
+) -> httpx.TransportError:
+    """The httpx exception for ``exc`` (one of ``_MAPPED``), raised ``from exc`` by the caller.
+
+    A plain function behind ``except``, not a context manager: a generator per send and per
+    read cost more than the rest of a connection's bookkeeping.
+    """
+    if isinstance(exc, TimeoutError):  # before OSError, of which it is a subclass
+        return timeout_error(timeout_error.__name__, request=request)
+    if isinstance(exc, codec.RemoteProtocolError):
+        return httpx.RemoteProtocolError(str(exc), request=request)
+    if isinstance(exc, codec.LocalProtocolError):
+        return httpx.LocalProtocolError(str(exc), request=request)
+    return error(str(exc) or type(exc).__name__, request=request)
 
 
 async def connect(
@@ -60,11 +63,11 @@ async def connect(
     """
     tls = url.scheme == "https"
     port = url.port or (443 if tls else 80)
-    with (
-        _mapped(request, httpx.ConnectTimeout, httpx.ConnectError),
-        anyio.fail_after(connect_timeout),
-    ):
-        stream = await open_stream(url.host, port, ssl_context if tls else None)
+    try:
+        with anyio.fail_after(connect_timeout):
+            stream = await open_stream(url.host, port, ssl_context if tls else None)
+    except _MAPPED as exc:
+        raise _mapped(exc, request, httpx.ConnectTimeout, httpx.ConnectError) from exc
     return Connection(stream)
 
 
@@ -114,16 +117,20 @@ class Connection:
         body = await request.aread()
         method = request.method.encode("ascii")
         headers = request.headers.raw
-        with _mapped(request, httpx.WriteTimeout, httpx.WriteError):
+        try:
             data = codec.encode_request(method, request.url.raw_path, headers, body)
             self._reader = codec.ResponseReader(method, request_close=codec.requests_close(headers))
             await self._stream.send(data, timeouts.get("write"))
-        with _mapped(request, httpx.ReadTimeout, httpx.ReadError):
+        except _MAPPED as exc:
+            raise _mapped(exc, request, httpx.WriteTimeout, httpx.WriteError) from exc
+        try:
             event = await self._next_event(timeouts.get("read"))
             if not isinstance(event, codec.Response):  # the reader's first event is the head
                 msg = "Server disconnected without sending a response."
                 raise codec.RemoteProtocolError(msg)
-            return event
+        except _MAPPED as exc:
+            raise _mapped(exc, request, httpx.ReadTimeout, httpx.ReadError) from exc
+        return event
 
     async def next_chunk(self, request: httpx.Request, read_timeout: float | None) -> bytes | None:
         """The next piece of the response body, or None at its end.
@@ -131,11 +138,11 @@ class Connection:
         Raises:
             httpx.ReadError, httpx.ReadTimeout, httpx.RemoteProtocolError: the body broke off.
         """
-        with _mapped(request, httpx.ReadTimeout, httpx.ReadError):
+        try:
             event = await self._next_event(read_timeout)
-            if isinstance(event, bytes):
-                return event
-            return None
+        except _MAPPED as exc:
+            raise _mapped(exc, request, httpx.ReadTimeout, httpx.ReadError) from exc
+        return event if isinstance(event, bytes) else None
 
     async def _next_event(self, read_timeout: float | None) -> codec.Response | bytes | None:
         """The reader's next head or body piece (None at the end), reading as needed."""
