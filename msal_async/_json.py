@@ -38,7 +38,7 @@ __all__ = [
 #: Deepest nesting accepted. msal's documents nest 3 or 4 levels; CPython's recursive decoder
 #: fails near 1,000 (less when called deep in a stack), so the bound is far from both.
 MAX_DEPTH = 64
-#: The largest body read from the network (the transport reads no more: ``MAX_RESPONSE_BYTES``).
+#: The largest body read from the network (``_http.reply.MAX_RESPONSE_BYTES``: no more is read).
 MAX_NETWORK_BYTES = 4 * 1024 * 1024
 #: The largest cache document read from disk or Redis (a document this large takes seconds to
 #: rewrite on every change; a larger one is treated as damaged, not loaded into memory).

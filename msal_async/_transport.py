@@ -13,20 +13,19 @@ and never sends (or sends later) does not pay for them at start-up.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import logging
 import sys
 import threading
-from collections.abc import AsyncGenerator, Mapping, MutableMapping
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.lowlevel
 
-from . import _clock, _json, _log, _observe, _throttle
+from . import _clock, _log, _observe, _throttle
 from ._errors import MsalTransportError, closed_error
 from ._telemetry import new_correlation_id
 from ._version import CLIENT_SKU, __version__
@@ -38,13 +37,10 @@ if TYPE_CHECKING:
 
     from ._http.client import HttpClient
 
-__all__ = ["MAX_RESPONSE_BYTES", "HttpResponse", "Transport"]
+__all__ = ["HttpResponse", "Transport"]
 
 logger = logging.getLogger(_log.TRANSPORT)
 
-#: Token and discovery documents are a few KiB; anything past this is not one (the one cap on
-#: what is read from the network, shared with the JSON and XML parsers).
-MAX_RESPONSE_BYTES = _json.MAX_NETWORK_BYTES
 #: msal's http_cache capacity.
 HTTP_CACHE_CAPACITY = 1024
 #: Default hold after a 429/5xx without Retry-After (msal: 60 s public, 5 s confidential).
@@ -69,7 +65,7 @@ def _retryable(method: str) -> tuple[type[httpx.HTTPError], ...]:
 class HttpResponse:
     """A normalized, picklable HTTP response (header names lowercased).
 
-    ``too_large`` is set when the body passed ``MAX_RESPONSE_BYTES``; ``text`` is then empty.
+    ``too_large`` is set when the body passed ``_json.MAX_NETWORK_BYTES``; ``text`` is then empty.
     ``from_cache`` is set when throttling answered from ``http_cache`` without a request.
     """
 
@@ -312,16 +308,10 @@ class Transport:
 
     async def _send(self, request: httpx.Request) -> HttpResponse:
         self.requests_sent += 1
-        response = await self._http.send(request)
-        try:
-            headers = _headers_of(response)
-            body = await _read_capped(response, headers)
-        finally:
-            await response.aclose()
+        status_code, headers, body = await self._http.exchange(request)
         if body is None:
-            return HttpResponse(response.status_code, "", headers, too_large=True)
-        text = _decode(body, headers.get("content-type", ""))
-        return HttpResponse(response.status_code, text, headers)
+            return HttpResponse(status_code, "", headers, too_large=True)
+        return HttpResponse(status_code, _decode(body, headers.get("content-type", "")), headers)
 
     async def get(
         self,
@@ -420,36 +410,6 @@ class Transport:
             MsalTransportError: the request could not be completed.
         """
         return await self._exchange("POST", url, content=content, headers=headers)
-
-
-def _headers_of(response: httpx.Response) -> dict[str, str]:
-    """The response's headers, names lowercased, repeated ones joined as httpx joins them."""
-    headers: dict[str, str] = {}
-    try:
-        for raw_name, raw_value in response.headers.raw:
-            name, value = raw_name.decode("ascii").lower(), raw_value.decode("ascii")
-            headers[name] = f"{headers[name]}, {value}" if name in headers else value
-    except UnicodeDecodeError:  # httpx's own guess of the encoding
-        return {k.lower(): v for k, v in response.headers.items()}
-    return headers
-
-
-async def _read_capped(response: httpx.Response, headers: Mapping[str, str]) -> bytes | None:
-    """The (decoded) body, or None past ``MAX_RESPONSE_BYTES``."""
-    length = headers.get("content-length", "")
-    if "content-encoding" not in headers and length.isdigit():
-        # Framed by its length (HTTP/1.1 reads exactly that much): read at once if small.
-        return await response.aread() if int(length) <= MAX_RESPONSE_BYTES else None
-    chunks: list[bytes] = []
-    size = 0
-    body = cast("AsyncGenerator[bytes, None]", response.aiter_bytes())
-    async with contextlib.aclosing(body) as body_chunks:  # decoded: a small gzip may inflate
-        async for chunk in body_chunks:
-            size += len(chunk)
-            if size > MAX_RESPONSE_BYTES:
-                return None
-            chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _decode(body: bytes, content_type: str) -> str:

@@ -12,7 +12,8 @@ import httpx
 import pytest
 
 from msal_async._errors import MsalTransportError
-from msal_async._transport import MAX_RESPONSE_BYTES, HttpResponse, Transport
+from msal_async._http.reply import MAX_RESPONSE_BYTES
+from msal_async._transport import HttpResponse, Transport
 
 pytestmark = pytest.mark.anyio
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import socket
 import ssl
 from collections.abc import AsyncIterator, Callable
@@ -124,6 +125,45 @@ async def test_an_oversized_body_is_cut_and_its_connection_closed() -> None:
         assert pool.idle_connections == 0
         assert client_sockets_to(server.port) in (0, None)
     await pool.aclose()
+
+
+async def test_an_oversized_body_is_cut_on_the_apps_own_client(transport: Transport) -> None:
+    """The app's own client reads answers straight from the pool, under the same cap."""
+    with scripted_server(huge) as server:
+        result = await transport.post(f"{server.url}/token", data=FORM)
+        assert result.too_large
+        await _wait_for(lambda: client_sockets_to(server.port) in (0, None))
+
+
+def gzipped(body: bytes) -> Callable[[socket.socket, Scripted], None]:
+    """Answer every request with ``body`` gzipped (``Content-Encoding: gzip``)."""
+    packed = gzip.compress(body)
+
+    def behave(conn: socket.socket, server: Scripted) -> None:
+        while (request := read_request(conn)) is not None:
+            server.requests.append(request)
+            head = (
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                f"Content-Encoding: gzip\r\nContent-Length: {len(packed)}\r\n\r\n"
+            )
+            conn.sendall(head.encode() + packed)
+
+    return behave
+
+
+async def test_a_gzipped_answer_is_decoded_on_the_apps_own_client(transport: Transport) -> None:
+    with scripted_server(gzipped(BODY)) as server:
+        for _ in range(2):
+            result = await transport.post(f"{server.url}/token", data=FORM)
+            assert result.json()["access_token"] == "at"
+    assert server.connections == 1  # the connection was kept: its whole body was read
+
+
+async def test_a_gzip_bomb_is_cut_at_the_cap_once_inflated(transport: Transport) -> None:
+    """6 KiB on the wire, 6 MiB decoded: the cap applies to what is decoded."""
+    with scripted_server(gzipped(b" " * (6 * 1024 * 1024))) as server:
+        result = await transport.post(f"{server.url}/token", data=FORM)
+    assert result.too_large
 
 
 async def test_pool_timeout_when_every_connection_is_busy() -> None:

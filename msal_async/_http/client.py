@@ -25,6 +25,7 @@ from .. import _routing
 from .config import build_client, make_ssl_context, proxy_routes
 from .loops import LoopLocal
 from .pool import ConnectionPool
+from .reply import MAX_RESPONSE_BYTES, Reply, decode_capped, headers_of, read_reply
 
 __all__ = ["GivenClient", "HttpClient", "OwnClient", "encode_form"]
 
@@ -138,8 +139,8 @@ class HttpClient(Protocol):
         """The request to send."""
         ...
 
-    async def send(self, request: httpx.Request) -> httpx.Response:
-        """Send it; the response's body streams (close the response)."""
+    async def exchange(self, request: httpx.Request) -> Reply:
+        """Send it and read the answer whole (the body capped at ``MAX_RESPONSE_BYTES``)."""
         ...
 
     def current(self) -> httpx.AsyncClient | None:
@@ -191,9 +192,9 @@ class GivenClient:
             client.cookies,
         )
 
-    async def send(self, request: httpx.Request) -> httpx.Response:
-        """``client.send(request, stream=True)``."""
-        return await self.client.send(request, stream=True)
+    async def exchange(self, request: httpx.Request) -> Reply:
+        """``client.send(request, stream=True)``, read whole."""
+        return await read_reply(await self.client.send(request, stream=True))
 
     def current(self) -> httpx.AsyncClient | None:
         """The caller's client."""
@@ -286,16 +287,20 @@ class OwnClient:
             loop_client.client.cookies,
         )
 
-    async def send(self, request: httpx.Request) -> httpx.Response:
+    async def exchange(self, request: httpx.Request) -> Reply:
         """Send through the pool (or the client, when proxies may apply); keep cookies set."""
         loop_client = await self._clients.get()
-        if loop_client.direct is None:
-            return await loop_client.client.send(request, stream=True)
-        response = await loop_client.direct.handle_async_request(request)
-        response.request = request
-        if "set-cookie" in response.headers:
+        pool = loop_client.direct
+        if pool is None:
+            return await read_reply(await loop_client.client.send(request, stream=True))
+        head, body = await pool.exchange(request, MAX_RESPONSE_BYTES)
+        headers = headers_of(head.headers)
+        if "set-cookie" in headers:
+            response = httpx.Response(head.status_code, headers=head.headers, request=request)
             loop_client.client.cookies.extract_cookies(response)
-        return response
+        if body is not None and "content-encoding" in headers:
+            body = await decode_capped(head.status_code, head.headers, body)
+        return Reply(head.status_code, headers, body)
 
     async def aclose(self) -> None:
         """Close every loop's client (this loop's now, the others' on their loops)."""

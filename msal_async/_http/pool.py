@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import anyio
 import httpx
 
+from .codec import Response
 from .connection import Connection, connect
 
 __all__ = ["ConnectionPool"]
@@ -105,6 +106,52 @@ class ConnectionPool(httpx.AsyncBaseTransport):
             httpx.ConnectError, httpx.ConnectTimeout: connecting failed (nothing was sent).
             httpx.TransportError: sending or receiving failed.
         """
+        timeouts: dict[str, float | None] = request.extensions.get("timeout", {})
+        origin, connection, head = await self._send(request, timeouts)
+        stream = _ResponseStream(self, origin, connection, request, timeouts.get("read"))
+        return httpx.Response(
+            head.status_code,
+            headers=head.headers,
+            stream=stream,
+            extensions={"http_version": head.http_version, "reason_phrase": head.reason},
+        )
+
+    async def exchange(self, request: httpx.Request, limit: int) -> tuple[Response, bytes | None]:
+        """Send ``request`` and read its whole answer, without an ``httpx.Response``.
+
+        Args:
+            request: the request.
+            limit: the most body bytes to read; past it the connection is closed.
+
+        Returns:
+            The response head, and the body as received (None past ``limit``).
+
+        Raises:
+            httpx.PoolTimeout, httpx.ConnectError, httpx.ConnectTimeout, httpx.TransportError:
+                as :meth:`handle_async_request`.
+        """
+        timeouts: dict[str, float | None] = request.extensions.get("timeout", {})
+        origin, connection, head = await self._send(request, timeouts)
+        read_timeout = timeouts.get("read")
+        chunks: list[bytes] = []
+        size = 0
+        complete = False
+        try:
+            while size <= limit:
+                chunk = await connection.next_chunk(request, read_timeout)
+                if chunk is None:
+                    complete = True
+                    break
+                size += len(chunk)
+                chunks.append(chunk)
+        finally:
+            await self.release(origin, connection, clean=complete)
+        return head, (b"".join(chunks) if complete and size <= limit else None)
+
+    async def _send(
+        self, request: httpx.Request, timeouts: dict[str, float | None]
+    ) -> tuple[_Origin, Connection, Response]:
+        """Take a permit and a connection, send ``request`` and read the response's head."""
         url = request.url
         if url.scheme not in ("http", "https"):
             msg = f"Request URL has an unsupported protocol '{url.scheme}://'."
@@ -112,7 +159,6 @@ class ConnectionPool(httpx.AsyncBaseTransport):
         if self._closed:
             msg = "The connection pool was closed."
             raise RuntimeError(msg)
-        timeouts: dict[str, float | None] = request.extensions.get("timeout", {})
         key = (url.scheme, url.host, url.port)
         origin = self._origins.get(key)
         if origin is None:
@@ -135,13 +181,7 @@ class ConnectionPool(httpx.AsyncBaseTransport):
                 await connection.aclose()
             origin.permits.release()
             raise
-        stream = _ResponseStream(self, origin, connection, request, timeouts.get("read"))
-        return httpx.Response(
-            head.status_code,
-            headers=head.headers,
-            stream=stream,
-            extensions={"http_version": head.http_version, "reason_phrase": head.reason},
-        )
+        return origin, connection, head
 
     async def _wait_for_permit(
         self, origin: _Origin, request: httpx.Request, pool_timeout: float | None
