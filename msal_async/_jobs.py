@@ -8,8 +8,10 @@ scope and completion event), about a tenth of a cold token request's CPU at N=2,
 (docs/transport.md). Under trio (or any other anyio backend) the jobs run in an anyio task
 group.
 
-Jobs are never cancelled from here: each one's network call runs shielded anyway (see
-``_singleflight``), so the block's end waits for them, bounded by the transport's timeouts.
+Jobs are never cancelled from here: a job's network call must end and be committed anyway
+(see ``_singleflight``), so the block's end waits for them, bounded by the transport's
+timeouts. As nothing cancels an asyncio task of these jobs, a shared request there runs
+without a shielded scope (:attr:`Jobs.may_cancel`); one in an anyio task group is shielded.
 An error other than ``Exception`` escaping a job (``Exception`` is the job's own to handle)
 is raised again when the block ends.
 """
@@ -56,6 +58,15 @@ class Jobs:
         group = anyio.create_task_group()
         await group.__aenter__()
         self._group = group
+
+    @property
+    def may_cancel(self) -> bool:
+        """Whether a job may be cancelled before it ends: an anyio task group's may be.
+
+        An asyncio task started here is cancelled by nothing of ours (only by a loop torn down
+        under it, which anyio's shield would not stop either).
+        """
+        return self._group is not None
 
     def start(self, job: Job) -> None:
         """Run ``job()`` in the background (call it on the loop that opened the jobs)."""

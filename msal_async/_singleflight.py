@@ -2,8 +2,9 @@
 
 Every network call an app makes that others may want at the same moment goes through one
 :class:`SingleFlight`: token requests, refreshes, discovery, region detection and managed
-identity requests. The call itself always runs inside a shielded cancel scope (it is bounded by
-the transport timeout), so once a request is sent its answer is always committed: a cancelled
+identity requests. The call itself runs where no caller's cancellation reaches it (bounded by
+the transport timeout): inside a shielded cancel scope, or as an asyncio task of the app's jobs
+that nothing cancels. So once a request is sent its answer is always committed: a cancelled
 caller can never drop a refresh token that the server has just rotated.
 
 Two modes decide who waits for it. By default the first caller (the leader) runs the call and
@@ -24,7 +25,7 @@ import sys
 import threading
 from collections.abc import Awaitable, Callable, Coroutine, Hashable
 from functools import partial
-from typing import Any, TypeVar, cast
+from typing import Any, Protocol, TypeVar, cast
 
 import anyio
 import anyio.lowlevel
@@ -33,8 +34,18 @@ __all__ = ["SingleFlight", "Spawn", "current_loop", "loop_closed"]
 
 T = TypeVar("T")
 
-#: Starts a job that outlives the caller (the app's background jobs, inside ``async with``).
-Spawn = Callable[[Callable[[], Coroutine[Any, Any, None]]], None]
+
+class Spawn(Protocol):
+    """Starts jobs that outlive their caller: the app's background jobs (``_jobs.Jobs``)."""
+
+    @property
+    def may_cancel(self) -> bool:
+        """Whether a job may be cancelled from outside before it ends (its call is shielded)."""
+        ...
+
+    def start(self, job: Callable[[], Coroutine[Any, Any, None]], /) -> None:
+        """Run ``job()`` in the background."""
+        ...
 
 
 def current_loop() -> object:
@@ -116,7 +127,7 @@ class SingleFlight:
 
         Args:
             key: what identifies the call (every field that shapes the request).
-            call: the call, awaited once, shielded from cancellation.
+            call: the call, awaited once, out of any caller's cancellation.
             spawn: starts the app's background jobs; with it every caller only waits (see the
                 module docstring).
 
@@ -136,8 +147,8 @@ class SingleFlight:
             leader = flight is None
             if flight is None:
                 flight = flights[key] = _Flight()
-        if leader and spawn is not None:
-            spawn(partial(self._lead, loop, key, flight, call))  # no closure: 2,000 in flight
+        if leader and spawn is not None:  # a partial, not a closure: 2,000 may be in flight
+            spawn.start(partial(self._lead, loop, key, flight, call, shield=spawn.may_cancel))
             leader = False
         if not leader:
             return cast(T, await flight.wait())
@@ -152,9 +163,14 @@ class SingleFlight:
         key: Hashable,
         flight: _Flight,
         call: Callable[[], Awaitable[Any]],
+        *,
+        shield: bool = True,
     ) -> None:
         try:
-            with anyio.CancelScope(shield=True):
+            if shield:
+                with anyio.CancelScope(shield=True):
+                    flight.value = await call()
+            else:  # a job nobody cancels (an asyncio task of the app's jobs): no scope to pay for
                 flight.value = await call()
         except Exception as exc:  # noqa: BLE001 (re-raised in every waiter)
             flight.error = exc

@@ -79,3 +79,11 @@ async def test_an_error_that_is_not_an_exception_reaches_the_block() -> None:
 def test_start_before_open_is_an_error() -> None:
     with pytest.raises(RuntimeError, match=r"before open\(\)"):
         Jobs().start(lambda: None)  # type: ignore[arg-type, return-value]
+
+
+async def test_only_a_task_group_may_cancel_its_jobs(anyio_backend_name: str) -> None:
+    """asyncio tasks of the jobs are cancelled by nothing: shared calls there need no shield."""
+    jobs = Jobs()
+    await jobs.open()
+    assert jobs.may_cancel is (anyio_backend_name != "asyncio")
+    await jobs.close()

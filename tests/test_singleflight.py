@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import anyio
+import anyio.abc
 import pytest
 
 from msal_async._singleflight import SingleFlight
 
 pytestmark = pytest.mark.anyio
+
+
+class GroupJobs:
+    """Jobs in an anyio task group, which may cancel them (so shared calls are shielded)."""
+
+    may_cancel = True
+
+    def __init__(self, group: anyio.abc.TaskGroup) -> None:
+        self._group = group
+
+    def start(self, job: Callable[[], Coroutine[Any, Any, None]], /) -> None:
+        self._group.start_soon(job)
 
 
 async def test_concurrent_callers_share_one_call() -> None:
@@ -137,7 +151,7 @@ async def test_with_spawn_every_caller_only_waits_and_the_call_outlives_a_closin
 
     async with anyio.create_task_group() as outer, anyio.create_task_group() as app_group:
         for scope in scopes:
-            outer.start_soon(caller, app_group.start_soon, scope)
+            outer.start_soon(caller, GroupJobs(app_group), scope)
         await anyio.wait_all_tasks_blocked()
         assert flights.in_flight() == 1
         for scope in scopes:
@@ -168,7 +182,7 @@ async def test_a_detached_call_stopped_by_its_group_errors_its_waiters() -> None
 
     async def run() -> None:
         async with anyio.create_task_group() as outer, anyio.create_task_group() as app_group:
-            outer.start_soon(caller, app_group.start_soon)
+            outer.start_soon(caller, GroupJobs(app_group))
             await anyio.wait_all_tasks_blocked()
 
     with pytest.raises(BaseException):  # noqa: PT011, B017 (the group re-raises it, wrapped or not)

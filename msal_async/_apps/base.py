@@ -324,7 +324,7 @@ class ClientApplication(UserTokenMethods):
         jobs = Jobs()
         await jobs.open()
         self._jobs = jobs
-        self._ctx.attach_group(jobs.start)
+        self._ctx.attach_group(jobs)
         return self
 
     async def __aexit__(

@@ -403,7 +403,7 @@ async def refresh_or_fall_back(
     """
     if fallback is not None and spawn is not None:
         if not flights.running(key):
-            spawn(partial(_refresh_in_background, flights, key, fetch))
+            spawn.start(partial(_refresh_in_background, flights, key, fetch))
         if on_hit is not None:
             on_hit()
         return fallback
