@@ -6,5 +6,7 @@ it over one stream; ``pool`` keeps a few connections per origin and is an
 ``httpx.AsyncBaseTransport``; ``config`` turns ``verify``, ``proxies`` and ``timeout``
 into an ``httpx.AsyncClient`` over the pool; ``loops`` keeps one value per event loop and closes
 it when that loop shuts down; ``client`` is how the transport builds and sends requests, with
-the caller's client or its own. Why this and not httpcore: see docs/transport.md.
+the caller's client or its own, and ``reply`` what it reads of an answer (status, headers, the
+body under the 4 MiB cap), from an ``httpx.Response`` or straight from the pool. Why this and
+not httpcore: see docs/transport.md.
 """

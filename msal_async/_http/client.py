@@ -7,7 +7,9 @@ mounts). :class:`OwnClient` is the client an app builds for itself, one per even
 default headers and the cookies servers set, so it builds requests directly, and when no proxy
 applies it hands them to its pool directly: httpx's client layer (request merging, auth flow,
 redirect loop, hooks, cookie round trip through ``http.cookiejar``) measured about a fifth of a
-token request's CPU, and this client uses none of it (docs/transport.md).
+token request's CPU, and this client uses none of it (docs/transport.md). Its answers are read
+straight from the pool's connection as well (``ConnectionPool.exchange``), without an
+``httpx.Response``; an ``httpx.Response`` is built only to keep cookies a server set.
 """
 
 from __future__ import annotations
