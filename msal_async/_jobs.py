@@ -18,12 +18,13 @@ is raised again when the block ends.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.abc
+
+from ._singleflight import running_asyncio_loop
 
 if TYPE_CHECKING:
     import asyncio
@@ -47,14 +48,9 @@ class Jobs:
 
     async def open(self) -> None:
         """Start accepting jobs on the running event loop."""
-        asyncio = sys.modules.get("asyncio")  # loaded already when asyncio runs this
-        if asyncio is not None:
-            try:
-                self._loop = asyncio.get_running_loop()
-            except RuntimeError:
-                pass
-            else:
-                return
+        self._loop = running_asyncio_loop()
+        if self._loop is not None:
+            return
         group = anyio.create_task_group()
         await group.__aenter__()
         self._group = group

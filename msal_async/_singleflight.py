@@ -25,12 +25,15 @@ import sys
 import threading
 from collections.abc import Awaitable, Callable, Coroutine, Hashable
 from functools import partial
-from typing import Any, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 import anyio
 import anyio.lowlevel
 
-__all__ = ["SingleFlight", "Spawn", "current_loop", "loop_closed"]
+if TYPE_CHECKING:
+    import asyncio
+
+__all__ = ["SingleFlight", "Spawn", "current_loop", "loop_closed", "running_asyncio_loop"]
 
 T = TypeVar("T")
 
@@ -48,6 +51,18 @@ class Spawn(Protocol):
         ...
 
 
+def running_asyncio_loop() -> asyncio.AbstractEventLoop | None:
+    """The running asyncio loop, or None (no loop, or another backend such as trio)."""
+    # asyncio is never imported here: an app that is only constructed loads none of it.
+    module = sys.modules.get("asyncio")
+    if module is None:
+        return None
+    try:
+        return cast("asyncio.AbstractEventLoop", module.get_running_loop())
+    except RuntimeError:
+        return None
+
+
 def current_loop() -> object:
     """The running event loop: the asyncio loop, or trio's token for the current run.
 
@@ -56,14 +71,8 @@ def current_loop() -> object:
     Raises:
         RuntimeError: no event loop is running in this thread.
     """
-    # asyncio is never imported here: an app that is only constructed loads none of it.
-    asyncio = sys.modules.get("asyncio")
-    if asyncio is not None:
-        try:
-            return asyncio.get_running_loop()
-        except RuntimeError:
-            pass
-    return anyio.lowlevel.current_token().native_token
+    loop = running_asyncio_loop()
+    return loop if loop is not None else anyio.lowlevel.current_token().native_token
 
 
 def loop_closed(loop: object) -> bool:

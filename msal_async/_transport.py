@@ -65,7 +65,8 @@ def _retryable(method: str) -> tuple[type[httpx.HTTPError], ...]:
 class HttpResponse:
     """A normalized, picklable HTTP response (header names lowercased).
 
-    ``too_large`` is set when the body passed ``_json.MAX_NETWORK_BYTES``; ``text`` is then empty.
+    ``too_large`` is set when the body passed the network cap (``_json.MAX_NETWORK_BYTES``);
+    ``text`` is then empty.
     ``from_cache`` is set when throttling answered from ``http_cache`` without a request.
     """
 

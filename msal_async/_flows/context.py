@@ -2,9 +2,9 @@
 
 The context holds the app's services (transport, discovery, cache, telemetry, credential), the
 one :class:`SingleFlight` registry of every network call, and the starter of the app's
-background jobs (``_jobs``). It builds every token request (:meth:`AppContext.token_request`), sends it
-(:meth:`AppContext.send`) and, for grants that always ask the authority, commits the answer
-through a cache session (:func:`obtain_token`).
+background jobs (``_jobs``). It builds every token request (:meth:`AppContext.token_request`),
+sends it (:meth:`AppContext.send`) and, for grants that always ask the authority, commits the
+answer through a cache session (:func:`obtain_token`).
 """
 
 from __future__ import annotations
@@ -168,7 +168,7 @@ class AppContext:
         self, key: Hashable, fetch: Callable[[], Awaitable[Outcome]], fallback: Outcome | None
     ) -> Outcome:
         """Fetch once for all concurrent callers, keeping an aging fallback (see
-        :func:`refresh_or_fall_back`); inside ``async with app:`` as a background job of the app."""
+        :func:`refresh_or_fall_back`); inside ``async with app:`` as a job of the app."""
         _observe.joining(self.flights.running, key)
         return await refresh_or_fall_back(
             self.flights, key, fetch, fallback, spawn=self.spawn(), on_hit=self.telemetry.hit

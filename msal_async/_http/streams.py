@@ -18,6 +18,8 @@ from typing import Any, Protocol, cast
 import anyio
 import anyio.abc
 
+from .._singleflight import running_asyncio_loop
+
 __all__ = ["ByteStream", "open_stream"]
 
 #: Seconds to wait before racing the next address of a host (RFC 8305's recommendation).
@@ -53,9 +55,8 @@ async def open_stream(host: str, port: int, ssl_context: ssl.SSLContext | None) 
     Raises:
         OSError: the connection or the TLS handshake failed (certificate errors included).
     """
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
+    loop = running_asyncio_loop()
+    if loop is None:
         return await _AnyioStream.connect(host, port, ssl_context)
     return await _AsyncioStream.connect(loop, host, port, ssl_context)
 
